@@ -1,0 +1,463 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Kernels;
+
+/// <summary>The implementations of a kernel, from the plain reference to the widest instruction set.</summary>
+public enum KernelVariant
+{
+    /// <summary>Plain loops: the reference the others are tested against.</summary>
+    Scalar,
+    /// <summary><see cref="Vector{T}"/>, for any CPU with SIMD.</summary>
+    Vector,
+    /// <summary><see cref="Vector256{T}"/> with AVX2 and fused multiply-add.</summary>
+    Avx2Fma,
+}
+
+/// <summary>
+/// Single-precision matrix multiply, C = op(A) op(B) (+ C when accumulating), with op(X) = X or X^T, row-major.
+/// <para>
+/// The fast variants follow Goto and van de Geijn, "Anatomy of high-performance matrix multiplication" (2008):
+/// op(B) is packed into KC x NR panels that stay in L1, op(A) into MC x KC blocks that stay in L2, and a
+/// register-blocked micro-kernel computes an MR x NR tile of C from one panel of each. Transposes are absorbed
+/// by the packing, so all four combinations run the same micro-kernel.
+/// </para>
+/// </summary>
+public static unsafe class GemmF32
+{
+    // Blocking: a KC x NR panel of B (256 x 16 floats = 16 KiB) fits L1 beside a streaming A panel; an MC x KC
+    // block of A (96 x 256 floats = 96 KiB) fits L2. MC is a multiple of both micro-kernels' MR (6 and 4).
+    private const int KC = 256;
+    private const int MC = 96;
+    private const int NC = 2048;
+
+    private const int MrAvx = 6, NrAvx = 16;
+    private const int MrVec = 4;
+    private static readonly int NrVec = 2 * Vector<float>.Count;
+
+    [ThreadStatic] private static float[]? t_packA;
+    [ThreadStatic] private static float[]? t_packB;
+
+    /// <summary>The fastest variant this CPU runs.</summary>
+    public static KernelVariant Best { get; } =
+        Fma.IsSupported && Avx2.IsSupported ? KernelVariant.Avx2Fma
+        : Vector.IsHardwareAccelerated ? KernelVariant.Vector
+        : KernelVariant.Scalar;
+
+    /// <summary>Every variant this CPU can run, reference first (tests compare each with the reference).</summary>
+    public static IReadOnlyList<KernelVariant> SupportedVariants { get; } = BuildSupported();
+
+    private static KernelVariant[] BuildSupported()
+    {
+        var list = new List<KernelVariant> { KernelVariant.Scalar, KernelVariant.Vector };
+        if (Fma.IsSupported && Avx2.IsSupported)
+        {
+            list.Add(KernelVariant.Avx2Fma);
+        }
+        return [.. list];
+    }
+
+    /// <summary>
+    /// C[m x n] = op(A)[m x k] op(B)[k x n], or C += op(A) op(B) when <paramref name="accumulate"/>, on one thread.
+    /// op(A)[i, p] = A[i * lda + p] (or A[p * lda + i] when <paramref name="transposeA"/>); likewise B and C.
+    /// </summary>
+    public static void Multiply(
+        bool transposeA, bool transposeB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        Span<float> c, int ldc, bool accumulate, KernelVariant variant)
+    {
+        CheckArguments(transposeA, transposeB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            Dispatch(variant, transposeA, transposeB, m, n, k, pa, lda, pb, ldb, pc, ldc, accumulate);
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Multiply"/> with the fastest variant, split over <see cref="WorkPartition.Threads"/> threads
+    /// along the larger of m and n, each thread owning whole tiles of C.
+    /// </summary>
+    public static void MultiplyParallel(
+        bool transposeA, bool transposeB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        Span<float> c, int ldc, bool accumulate)
+    {
+        CheckArguments(transposeA, transposeB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var work = new ParallelGemm(Best, transposeA, transposeB, m, n, k, pa, lda, pb, ldb, pc, ldc, accumulate, splitRows: m > n);
+            if (m > n)
+            {
+                WorkPartition.Run(m, MrAvx, work);
+            }
+            else
+            {
+                WorkPartition.Run(n, NrAvx, work);
+            }
+        }
+    }
+
+    private readonly struct ParallelGemm(
+        KernelVariant variant, bool transposeA, bool transposeB, int m, int n, int k,
+        float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, bool splitRows) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            if (splitRows)
+            {
+                float* aPart = transposeA ? a + start : a + (long)start * lda;
+                Dispatch(variant, transposeA, transposeB, end - start, n, k, aPart, lda, b, ldb, c + (long)start * ldc, ldc, accumulate);
+            }
+            else
+            {
+                float* bPart = transposeB ? b + (long)start * ldb : b + start;
+                Dispatch(variant, transposeA, transposeB, m, end - start, k, a, lda, bPart, ldb, c + start, ldc, accumulate);
+            }
+        }
+    }
+
+    private static void Dispatch(
+        KernelVariant variant, bool transposeA, bool transposeB, int m, int n, int k,
+        float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        switch (variant)
+        {
+            case KernelVariant.Scalar:
+                Scalar(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+                break;
+            case KernelVariant.Vector:
+                Packed(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, MrVec, NrVec, &MicroKernelVector);
+                break;
+            case KernelVariant.Avx2Fma when Fma.IsSupported && Avx2.IsSupported:
+                Packed(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, MrAvx, NrAvx, &MicroKernel6x16Avx2Fma);
+                break;
+            default:
+                throw new PlatformNotSupportedException($"GEMM variant {variant} is not supported on this CPU.");
+        }
+    }
+
+    /// <summary>The reference: C[i, j] (+)= sum over p of op(A)[i, p] op(B)[p, j], summed in double.</summary>
+    private static void Scalar(
+        bool transposeA, bool transposeB, int m, int n, int k,
+        float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double sum = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    float aip = transposeA ? a[(long)p * lda + i] : a[(long)i * lda + p];
+                    float bpj = transposeB ? b[(long)j * ldb + p] : b[(long)p * ldb + j];
+                    sum += (double)aip * bpj;
+                }
+                float* cij = c + (long)i * ldc + j;
+                *cij = accumulate ? *cij + (float)sum : (float)sum;
+            }
+        }
+    }
+
+    private static void Packed(
+        bool transposeA, bool transposeB, int m, int n, int k,
+        float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate,
+        int mr, int nr, delegate*<int, float*, float*, float*, int, bool, int, int, void> microKernel)
+    {
+        if (k == 0)
+        {
+            if (!accumulate)
+            {
+                for (int i = 0; i < m; i++)
+                {
+                    new Span<float>(c + (long)i * ldc, n).Clear();
+                }
+            }
+            return;
+        }
+
+        float[] packA = t_packA ??= new float[MC * KC];
+        float[] packB = t_packB ??= new float[KC * (NC + 2 * NrAvx)];
+        fixed (float* pA = packA, pB = packB)
+        {
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc);
+                for (int pc = 0; pc < k; pc += KC)
+                {
+                    int kc = Math.Min(KC, k - pc);
+                    bool acc = accumulate || pc > 0;
+                    PackB(transposeB, b, ldb, pc, jc, kc, nc, nr, pB);
+                    for (int ic = 0; ic < m; ic += MC)
+                    {
+                        int mc = Math.Min(MC, m - ic);
+                        PackA(transposeA, a, lda, ic, pc, mc, kc, mr, pA);
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            int cols = Math.Min(nr, nc - jr);
+                            for (int ir = 0; ir < mc; ir += mr)
+                            {
+                                int rows = Math.Min(mr, mc - ir);
+                                microKernel(kc, pA + (long)ir * kc, pB + (long)jr * kc,
+                                    c + (long)(ic + ir) * ldc + jc + jr, ldc, acc, rows, cols);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Packed A: for each panel of mr rows, kc steps of mr consecutive values op(A)[i, p]; rows past m are zero.
+    private static void PackA(bool transposeA, float* a, int lda, int i0, int p0, int mc, int kc, int mr, float* dst)
+    {
+        for (int ir = 0; ir < mc; ir += mr)
+        {
+            int rows = Math.Min(mr, mc - ir);
+            float* panel = dst + (long)ir * kc;
+            if (transposeA)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)(p0 + p) * lda + i0 + ir;
+                    float* d = panel + p * mr;
+                    int i = 0;
+                    for (; i < rows; i++)
+                    {
+                        d[i] = src[i];
+                    }
+                    for (; i < mr; i++)
+                    {
+                        d[i] = 0;
+                    }
+                }
+            }
+            else
+            {
+                for (int i = 0; i < mr; i++)
+                {
+                    if (i < rows)
+                    {
+                        float* src = a + (long)(i0 + ir + i) * lda + p0;
+                        for (int p = 0; p < kc; p++)
+                        {
+                            panel[p * mr + i] = src[p];
+                        }
+                    }
+                    else
+                    {
+                        for (int p = 0; p < kc; p++)
+                        {
+                            panel[p * mr + i] = 0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Packed B: for each panel of nr columns, kc steps of nr consecutive values op(B)[p, j]; columns past n are zero.
+    private static void PackB(bool transposeB, float* b, int ldb, int p0, int j0, int kc, int nc, int nr, float* dst)
+    {
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            float* panel = dst + (long)jr * kc;
+            if (transposeB)
+            {
+                for (int j = 0; j < nr; j++)
+                {
+                    if (j < cols)
+                    {
+                        float* src = b + (long)(j0 + jr + j) * ldb + p0;
+                        for (int p = 0; p < kc; p++)
+                        {
+                            panel[p * nr + j] = src[p];
+                        }
+                    }
+                    else
+                    {
+                        for (int p = 0; p < kc; p++)
+                        {
+                            panel[p * nr + j] = 0;
+                        }
+                    }
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)(p0 + p) * ldb + j0 + jr;
+                    float* d = panel + p * nr;
+                    Buffer.MemoryCopy(src, d, nr * sizeof(float), cols * sizeof(float));
+                    for (int j = cols; j < nr; j++)
+                    {
+                        d[j] = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// 6 x 16 tile of C from a packed 6-row panel of A and a packed 16-column panel of B: twelve ymm accumulators,
+    /// two B loads and six broadcasts per step, so the two FMA ports stay busy (12 FMAs per 8 loads).
+    /// </summary>
+    private static void MicroKernel6x16Avx2Fma(int kc, float* a, float* b, float* c, int ldc, bool accumulate, int rows, int cols)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> b0 = Avx.LoadVector256(b);
+            Vector256<float> b1 = Avx.LoadVector256(b + 8);
+            Vector256<float> ai = Avx.BroadcastScalarToVector256(a);
+            c00 = Fma.MultiplyAdd(ai, b0, c00);
+            c01 = Fma.MultiplyAdd(ai, b1, c01);
+            ai = Avx.BroadcastScalarToVector256(a + 1);
+            c10 = Fma.MultiplyAdd(ai, b0, c10);
+            c11 = Fma.MultiplyAdd(ai, b1, c11);
+            ai = Avx.BroadcastScalarToVector256(a + 2);
+            c20 = Fma.MultiplyAdd(ai, b0, c20);
+            c21 = Fma.MultiplyAdd(ai, b1, c21);
+            ai = Avx.BroadcastScalarToVector256(a + 3);
+            c30 = Fma.MultiplyAdd(ai, b0, c30);
+            c31 = Fma.MultiplyAdd(ai, b1, c31);
+            ai = Avx.BroadcastScalarToVector256(a + 4);
+            c40 = Fma.MultiplyAdd(ai, b0, c40);
+            c41 = Fma.MultiplyAdd(ai, b1, c41);
+            ai = Avx.BroadcastScalarToVector256(a + 5);
+            c50 = Fma.MultiplyAdd(ai, b0, c50);
+            c51 = Fma.MultiplyAdd(ai, b1, c51);
+            a += 6;
+            b += 16;
+        }
+
+        if (rows == MrAvx && cols == NrAvx)
+        {
+            StoreRow(c, c00, c01, accumulate);
+            StoreRow(c + ldc, c10, c11, accumulate);
+            StoreRow(c + 2L * ldc, c20, c21, accumulate);
+            StoreRow(c + 3L * ldc, c30, c31, accumulate);
+            StoreRow(c + 4L * ldc, c40, c41, accumulate);
+            StoreRow(c + 5L * ldc, c50, c51, accumulate);
+            return;
+        }
+
+        // Edge tile: spill the full tile and copy the valid part, so the loop above has no edge cases.
+        float* tile = stackalloc float[MrAvx * NrAvx];
+        Avx.Store(tile, c00); Avx.Store(tile + 8, c01);
+        Avx.Store(tile + 16, c10); Avx.Store(tile + 24, c11);
+        Avx.Store(tile + 32, c20); Avx.Store(tile + 40, c21);
+        Avx.Store(tile + 48, c30); Avx.Store(tile + 56, c31);
+        Avx.Store(tile + 64, c40); Avx.Store(tile + 72, c41);
+        Avx.Store(tile + 80, c50); Avx.Store(tile + 88, c51);
+        CopyTile(tile, NrAvx, c, ldc, accumulate, rows, cols);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* c, Vector256<float> lo, Vector256<float> hi, bool accumulate)
+    {
+        if (accumulate)
+        {
+            lo = Avx.Add(lo, Avx.LoadVector256(c));
+            hi = Avx.Add(hi, Avx.LoadVector256(c + 8));
+        }
+        Avx.Store(c, lo);
+        Avx.Store(c + 8, hi);
+    }
+
+    /// <summary>4 x (2 W) tile with <see cref="Vector{T}"/> of width W: eight accumulators, fine for 16 registers.</summary>
+    private static void MicroKernelVector(int kc, float* a, float* b, float* c, int ldc, bool accumulate, int rows, int cols)
+    {
+        int w = Vector<float>.Count;
+        Vector<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector<float> b0 = Vector.Load(b);
+            Vector<float> b1 = Vector.Load(b + w);
+            // Multiply then add (not fused): this variant is for CPUs without FMA, where a fused call is emulated slowly.
+            c00 += new Vector<float>(a[0]) * b0;
+            c01 += new Vector<float>(a[0]) * b1;
+            c10 += new Vector<float>(a[1]) * b0;
+            c11 += new Vector<float>(a[1]) * b1;
+            c20 += new Vector<float>(a[2]) * b0;
+            c21 += new Vector<float>(a[2]) * b1;
+            c30 += new Vector<float>(a[3]) * b0;
+            c31 += new Vector<float>(a[3]) * b1;
+            a += MrVec;
+            b += 2 * w;
+        }
+        int nr = 2 * w;
+        float* tile = stackalloc float[MrVec * nr];
+        Vector.Store(c00, tile); Vector.Store(c01, tile + w);
+        Vector.Store(c10, tile + nr); Vector.Store(c11, tile + nr + w);
+        Vector.Store(c20, tile + 2 * nr); Vector.Store(c21, tile + 2 * nr + w);
+        Vector.Store(c30, tile + 3 * nr); Vector.Store(c31, tile + 3 * nr + w);
+        CopyTile(tile, nr, c, ldc, accumulate, rows, cols);
+    }
+
+    private static void CopyTile(float* tile, int tileStride, float* c, int ldc, bool accumulate, int rows, int cols)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* src = tile + i * tileStride;
+            float* dst = c + (long)i * ldc;
+            if (accumulate)
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    dst[j] += src[j];
+                }
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    dst[j] = src[j];
+                }
+            }
+        }
+    }
+
+    private static void CheckArguments(
+        bool transposeA, bool transposeB, int m, int n, int k,
+        int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(m), $"GEMM dimensions must be non-negative, got m={m}, n={n}, k={k}.");
+        }
+        CheckMatrix("A", transposeA ? k : m, transposeA ? m : k, aLength, lda);
+        CheckMatrix("B", transposeB ? n : k, transposeB ? k : n, bLength, ldb);
+        CheckMatrix("C", m, n, cLength, ldc);
+    }
+
+    private static void CheckMatrix(string name, int rows, int cols, int length, int ld)
+    {
+        if (rows == 0 || cols == 0)
+        {
+            return;
+        }
+        if (ld < cols)
+        {
+            throw new ArgumentException($"GEMM matrix {name}: leading dimension {ld} is smaller than its {cols} columns.");
+        }
+        long needed = (long)(rows - 1) * ld + cols;
+        if (needed > length)
+        {
+            throw new ArgumentException($"GEMM matrix {name}: {rows} x {cols} with leading dimension {ld} needs {needed} elements, the span has {length}.");
+        }
+    }
+}

@@ -1,0 +1,294 @@
+using System.Numerics.Tensors;
+using Engine.Kernels;
+using Engine.Tensors;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// 2-D convolution (cross-correlation, as PyTorch's Conv2d) over [N, Cin, H, W] with a square kernel, stride and zero
+/// padding. Per sample n, with col = im2col(x[n]) of shape [Cin k k, OH OW]:
+/// <code>
+///   forward:  y[n]  = W col + b                  W: [Cout, Cin k k], y[n]: [Cout, OH OW]
+///   backward: dW   += dy[n] col^T                 dy[n]: [Cout, OH OW]
+///             db   += sum over pixels of dy[n]
+///             dx[n] = col2im(W^T dy[n])
+/// </code>
+/// The batch is split across threads; each thread owns its im2col buffer and its partial dW and db, which are summed
+/// in a fixed order afterwards, so results do not depend on scheduling.
+/// </summary>
+public sealed class Conv2d : Layer
+{
+    private readonly Tensor _output = new(0);
+    private readonly Tensor _inputGradient = new(0);
+    private Tensor? _input;
+    private float[][] _columns = [];          // per partition: [Cin k k, OH OW]
+    private float[][] _columnGradients = [];  // per partition: [Cin k k, OH OW]
+    private float[][] _weightGradients = [];  // per partition: [Cout, Cin k k]
+    private float[][] _biasGradients = [];    // per partition: [Cout]
+
+    /// <summary>A convolution with zero-initialised parameters; call <see cref="Initialize"/> or load weights.</summary>
+    public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inChannels);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outChannels);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride);
+        ArgumentOutOfRangeException.ThrowIfNegative(padding);
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        KernelSize = kernelSize;
+        Stride = stride;
+        Padding = padding;
+        Weight = new Parameter("weight", outChannels, inChannels, kernelSize, kernelSize);
+        Bias = new Parameter("bias", outChannels);
+    }
+
+    /// <summary>Input channels, Cin.</summary>
+    public int InChannels { get; private set; }
+
+    /// <summary>Output channels (filters), Cout.</summary>
+    public int OutChannels { get; private set; }
+
+    /// <summary>Kernel side, k.</summary>
+    public int KernelSize { get; }
+
+    /// <summary>Step between output pixels.</summary>
+    public int Stride { get; }
+
+    /// <summary>Zero padding on each side.</summary>
+    public int Padding { get; }
+
+    /// <summary>Weights [Cout, Cin, k, k].</summary>
+    public Parameter Weight { get; }
+
+    /// <summary>Biases [Cout].</summary>
+    public Parameter Bias { get; }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<Parameter> Parameters => [Weight, Bias];
+
+    /// <summary>
+    /// PyTorch's default initialisation: kaiming_uniform_(a = sqrt 5) for the weight, which is U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    /// with fan_in = Cin k k, and the same bound for the bias. Weights are drawn first, then biases.
+    /// </summary>
+    public void Initialize(SeededRandom random)
+    {
+        float bound = 1f / MathF.Sqrt(InChannels * KernelSize * KernelSize);
+        Fill(Weight.Value.Data, random, bound);
+        Fill(Bias.Value.Data, random, bound);
+    }
+
+    internal static void Fill(Span<float> values, SeededRandom random, float bound)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = random.NextUniform(-bound, bound);
+        }
+    }
+
+    /// <summary>Changes the channel counts after structured pruning replaced the parameters.</summary>
+    internal void Resize(int inChannels, int outChannels)
+    {
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        Weight.Value.RequireShape([outChannels, inChannels, KernelSize, KernelSize], $"{this} weight");
+        Bias.Value.RequireShape([outChannels], $"{this} bias");
+    }
+
+    private ConvGeometry Geometry(ReadOnlySpan<int> inputShape)
+    {
+        if (inputShape.Length != 4 || inputShape[1] != InChannels)
+        {
+            throw new ArgumentException($"{this}: expected an input [N, {InChannels}, H, W], got {Tensor.Format(inputShape)}.");
+        }
+        var g = new ConvGeometry(InChannels, inputShape[2], inputShape[3], KernelSize, KernelSize, Stride, Stride, Padding, Padding);
+        g.Validate(ToString());
+        return g;
+    }
+
+    /// <inheritdoc/>
+    public override int[] OutputShape(ReadOnlySpan<int> inputShape)
+    {
+        ConvGeometry g = Geometry(inputShape);
+        return [inputShape[0], OutChannels, g.OutHeight, g.OutWidth];
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input)
+    {
+        ConvGeometry g = Geometry(input.Shape);
+        int batch = input.Dim(0);
+        _output.Resize([batch, OutChannels, g.OutHeight, g.OutWidth]);   // y: [N, Cout, OH, OW]
+        _input = input;
+        var work = new ForwardWork(this, g, input, _output);
+        if (batch >= WorkPartition.Threads)
+        {
+            EnsureWorkspace(g, WorkPartition.PartitionCount(batch), backward: false);
+            WorkPartition.Run(batch, 1, work);
+        }
+        else
+        {
+            // Fewer samples than threads (batch-1 latency): parallelise inside each GEMM instead.
+            EnsureWorkspace(g, 1, backward: false);
+            for (int n = 0; n < batch; n++)
+            {
+                work.Sample(n, 0, parallelGemm: true);
+            }
+        }
+        return _output;
+    }
+
+    private readonly struct ForwardWork(Conv2d layer, ConvGeometry g, Tensor input, Tensor output) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            for (int n = start; n < end; n++)
+            {
+                Sample(n, partition, parallelGemm: false);
+            }
+        }
+
+        public void Sample(int n, int partition, bool parallelGemm)
+        {
+            int k = g.ColumnRows, pixels = g.ColumnCols, cout = layer.OutChannels;
+            Span<float> col = layer._columns[partition].AsSpan(0, k * pixels);
+            Im2ColF32.Im2Col(input.Data.Slice(n * g.InputSize, g.InputSize), g, col);
+            Span<float> y = output.Data.Slice(n * cout * pixels, cout * pixels);
+            ReadOnlySpan<float> w = layer.Weight.Value.Data;
+            if (parallelGemm)
+            {
+                GemmF32.MultiplyParallel(false, false, cout, pixels, k, w, k, col, pixels, y, pixels, accumulate: false);
+            }
+            else
+            {
+                GemmF32.Multiply(false, false, cout, pixels, k, w, k, col, pixels, y, pixels, accumulate: false, GemmF32.Best);
+            }
+            ReadOnlySpan<float> bias = layer.Bias.Value.Data;
+            for (int c = 0; c < cout; c++)
+            {
+                Span<float> row = y.Slice(c * pixels, pixels);
+                TensorPrimitives.Add(row, bias[c], row);
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public override Tensor? Backward(Tensor outputGradient)
+    {
+        Tensor input = RequireForward(_input, ToString());
+        RequireGradientShape(outputGradient, _output, ToString());
+        ConvGeometry g = Geometry(input.Shape);
+        int batch = input.Dim(0);
+        if (ComputeInputGradient)
+        {
+            _inputGradient.Resize(input.Shape);     // dx: [N, Cin, H, W]
+        }
+        if (batch >= WorkPartition.Threads)
+        {
+            int parts = WorkPartition.PartitionCount(batch);
+            EnsureWorkspace(g, parts, backward: true);
+            for (int p = 0; p < parts; p++)
+            {
+                _weightGradients[p].AsSpan().Clear();
+                _biasGradients[p].AsSpan().Clear();
+            }
+            WorkPartition.Run(batch, 1, new BackwardWork(this, g, input, outputGradient, parallelGemm: false));
+            // Sum the partitions' partial gradients in partition order: deterministic for a given thread count.
+            Span<float> dW = Weight.Gradient.Data, db = Bias.Gradient.Data;
+            for (int p = 0; p < parts; p++)
+            {
+                TensorPrimitives.Add(dW, _weightGradients[p], dW);
+                TensorPrimitives.Add(db, _biasGradients[p], db);
+            }
+        }
+        else
+        {
+            EnsureWorkspace(g, 1, backward: true);
+            var work = new BackwardWork(this, g, input, outputGradient, parallelGemm: true);
+            for (int n = 0; n < batch; n++)
+            {
+                work.Sample(n, 0, Weight.Gradient.Data, Bias.Gradient.Data);
+            }
+        }
+        return ComputeInputGradient ? _inputGradient : null;
+    }
+
+    private readonly struct BackwardWork(Conv2d layer, ConvGeometry g, Tensor input, Tensor outputGradient, bool parallelGemm) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            for (int n = start; n < end; n++)
+            {
+                Sample(n, partition, layer._weightGradients[partition], layer._biasGradients[partition]);
+            }
+        }
+
+        public void Sample(int n, int partition, Span<float> dW, Span<float> db)
+        {
+            int k = g.ColumnRows, pixels = g.ColumnCols, cout = layer.OutChannels;
+            ReadOnlySpan<float> dy = outputGradient.Data.Slice(n * cout * pixels, cout * pixels);
+            for (int c = 0; c < cout; c++)
+            {
+                db[c] += TensorPrimitives.Sum(dy.Slice(c * pixels, pixels));
+            }
+            // Recomputing im2col costs one pass over the input; caching it for a batch would cost N times its memory.
+            Span<float> col = layer._columns[partition].AsSpan(0, k * pixels);
+            Im2ColF32.Im2Col(input.Data.Slice(n * g.InputSize, g.InputSize), g, col);
+            Gemm(false, true, cout, k, pixels, dy, pixels, col, pixels, dW, k, accumulate: true);
+            if (layer.ComputeInputGradient)
+            {
+                Span<float> dcol = layer._columnGradients[partition].AsSpan(0, k * pixels);
+                Gemm(true, false, k, pixels, cout, layer.Weight.Value.Data, k, dy, pixels, dcol, pixels, accumulate: false);
+                Span<float> dx = layer._inputGradient.Data.Slice(n * g.InputSize, g.InputSize);
+                dx.Clear();
+                Im2ColF32.Col2Im(dcol, g, dx);
+            }
+        }
+
+        private void Gemm(bool ta, bool tb, int m, int n, int k, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate)
+        {
+            if (parallelGemm)
+            {
+                GemmF32.MultiplyParallel(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+            }
+            else
+            {
+                GemmF32.Multiply(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate, GemmF32.Best);
+            }
+        }
+    }
+
+    private void EnsureWorkspace(in ConvGeometry g, int parts, bool backward)
+    {
+        int colSize = g.ColumnRows * g.ColumnCols;
+        Grow(ref _columns, parts, colSize);
+        if (backward)
+        {
+            Grow(ref _weightGradients, parts, OutChannels * g.ColumnRows, exact: true);
+            Grow(ref _biasGradients, parts, OutChannels, exact: true);
+            if (ComputeInputGradient)
+            {
+                Grow(ref _columnGradients, parts, colSize);
+            }
+        }
+    }
+
+    private static void Grow(ref float[][] buffers, int parts, int size, bool exact = false)
+    {
+        if (buffers.Length < parts)
+        {
+            Array.Resize(ref buffers, parts);
+        }
+        for (int p = 0; p < parts; p++)
+        {
+            if (buffers[p] is null || buffers[p].Length < size || (exact && buffers[p].Length != size))
+            {
+                buffers[p] = new float[size];
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"Conv2d({InChannels}, {OutChannels}, kernel_size={KernelSize}, stride={Stride}, padding={Padding})";
+}

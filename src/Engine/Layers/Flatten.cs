@@ -1,0 +1,55 @@
+using Engine.Tensors;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// [N, C, H, W] -> [N, C H W], keeping the row-major (channel-major) order, as torch.flatten(x, 1): element
+/// (c, h, w) of a sample lands at column (c H + h) W + w. Backward reshapes the gradient back.
+/// </summary>
+public sealed class Flatten : Layer
+{
+    private readonly Tensor _output = new(0);
+    private readonly Tensor _inputGradient = new(0);
+    private int[]? _inputShape;
+
+    /// <inheritdoc/>
+    public override int[] OutputShape(ReadOnlySpan<int> inputShape)
+    {
+        if (inputShape.Length < 2)
+        {
+            throw new ArgumentException($"Flatten: expected an input [N, ...] of rank 2 or more, got {Tensor.Format(inputShape)}.");
+        }
+        int features = 1;
+        foreach (int d in inputShape[1..])
+        {
+            features *= d;
+        }
+        return [inputShape[0], features];
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input)
+    {
+        _output.Resize(OutputShape(input.Shape));   // [N, C H W]
+        input.Data.CopyTo(_output.Data);
+        _inputShape = input.Shape.ToArray();
+        return _output;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor? Backward(Tensor outputGradient)
+    {
+        int[] inputShape = _inputShape ?? throw new InvalidOperationException("Flatten: Backward called before Forward.");
+        RequireGradientShape(outputGradient, _output, "Flatten");
+        if (!ComputeInputGradient)
+        {
+            return null;
+        }
+        _inputGradient.Resize(inputShape);          // [N, C, H, W]
+        outputGradient.Data.CopyTo(_inputGradient.Data);
+        return _inputGradient;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => "Flatten()";
+}

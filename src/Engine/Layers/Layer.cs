@@ -1,0 +1,44 @@
+using Engine.Tensors;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// One stage of a network with a hand-written forward and backward pass, in the style of llm.c: the forward pass
+/// keeps what the backward pass needs (the input it saw, its own output), and the backward pass accumulates (+=)
+/// into parameter gradients and writes the input gradient. Output and gradient tensors are owned by the layer and
+/// reused across calls, so steady-state training allocates nothing; they stay valid until the next call.
+/// </summary>
+public abstract class Layer
+{
+    /// <summary>The trainable parameters, in the order PyTorch lists them (weight, then bias).</summary>
+    public virtual IReadOnlyList<Parameter> Parameters => [];
+
+    /// <summary>
+    /// Whether <see cref="Backward"/> computes the gradient with respect to the input. The first layer of a network
+    /// does not need it, and for a convolution it costs as much as the weight gradient.
+    /// </summary>
+    public bool ComputeInputGradient { get; set; } = true;
+
+    /// <summary>The output shape for an input of shape <paramref name="inputShape"/>; throws a clear error when the input does not fit.</summary>
+    public abstract int[] OutputShape(ReadOnlySpan<int> inputShape);
+
+    /// <summary>Computes the output for <paramref name="input"/> and remembers the input for <see cref="Backward"/>.</summary>
+    public abstract Tensor Forward(Tensor input);
+
+    /// <summary>
+    /// Given dLoss/dOutput for the last <see cref="Forward"/>, adds dLoss/dParameters into the parameter gradients and
+    /// returns dLoss/dInput (or null when <see cref="ComputeInputGradient"/> is false).
+    /// </summary>
+    public abstract Tensor? Backward(Tensor outputGradient);
+
+    /// <summary>A PyTorch-like description, for example "Conv2d(1, 32, kernel_size=3, stride=1, padding=1)".</summary>
+    public abstract override string ToString();
+
+    /// <summary>The input remembered by the last forward pass; throws if there was none.</summary>
+    protected static Tensor RequireForward(Tensor? cachedInput, string layer) =>
+        cachedInput ?? throw new InvalidOperationException($"{layer}: Backward called before Forward.");
+
+    /// <summary>Throws unless the gradient has the shape of the output it belongs to.</summary>
+    protected static void RequireGradientShape(Tensor outputGradient, Tensor output, string layer) =>
+        outputGradient.RequireShape(output.Shape, $"{layer} backward: output gradient");
+}

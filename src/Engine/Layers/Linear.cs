@@ -1,0 +1,122 @@
+using System.Numerics.Tensors;
+using Engine.Kernels;
+using Engine.Tensors;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Fully connected layer over [N, in], PyTorch's Linear:
+/// <code>
+///   forward:  y  = x W^T + b       x: [N, in], W: [out, in], y: [N, out]
+///   backward: dW += dy^T x         dy: [N, out]
+///             db += sum over rows of dy
+///             dx  = dy W           dx: [N, in]
+/// </code>
+/// Each product is one GEMM split across threads by output tiles.
+/// </summary>
+public sealed class Linear : Layer
+{
+    private readonly Tensor _output = new(0);
+    private readonly Tensor _inputGradient = new(0);
+    private Tensor? _input;
+
+    /// <summary>A layer with zero-initialised parameters; call <see cref="Initialize"/> or load weights.</summary>
+    public Linear(int inFeatures, int outFeatures)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        Weight = new Parameter("weight", outFeatures, inFeatures);
+        Bias = new Parameter("bias", outFeatures);
+    }
+
+    /// <summary>Input features.</summary>
+    public int InFeatures { get; private set; }
+
+    /// <summary>Output features (units).</summary>
+    public int OutFeatures { get; private set; }
+
+    /// <summary>Weights [out, in].</summary>
+    public Parameter Weight { get; }
+
+    /// <summary>Biases [out].</summary>
+    public Parameter Bias { get; }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<Parameter> Parameters => [Weight, Bias];
+
+    /// <summary>
+    /// PyTorch's default initialisation: kaiming_uniform_(a = sqrt 5), that is U(-1/sqrt(in), 1/sqrt(in)), for the weight,
+    /// and the same bound for the bias. Weights are drawn first, then biases.
+    /// </summary>
+    public void Initialize(SeededRandom random)
+    {
+        float bound = 1f / MathF.Sqrt(InFeatures);
+        Conv2d.Fill(Weight.Value.Data, random, bound);
+        Conv2d.Fill(Bias.Value.Data, random, bound);
+    }
+
+    /// <summary>Changes the feature counts after structured pruning replaced the parameters.</summary>
+    internal void Resize(int inFeatures, int outFeatures)
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        Weight.Value.RequireShape([outFeatures, inFeatures], $"{this} weight");
+        Bias.Value.RequireShape([outFeatures], $"{this} bias");
+    }
+
+    /// <inheritdoc/>
+    public override int[] OutputShape(ReadOnlySpan<int> inputShape)
+    {
+        if (inputShape.Length != 2 || inputShape[1] != InFeatures)
+        {
+            throw new ArgumentException($"{this}: expected an input [N, {InFeatures}], got {Tensor.Format(inputShape)}.");
+        }
+        return [inputShape[0], OutFeatures];
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input)
+    {
+        _output.Resize(OutputShape(input.Shape));   // y: [N, out]
+        int batch = input.Dim(0);
+        GemmF32.MultiplyParallel(false, true, batch, OutFeatures, InFeatures,
+            input.Data, InFeatures, Weight.Value.Data, InFeatures, _output.Data, OutFeatures, accumulate: false);
+        ReadOnlySpan<float> bias = Bias.Value.Data;
+        for (int n = 0; n < batch; n++)
+        {
+            Span<float> row = _output.Data.Slice(n * OutFeatures, OutFeatures);
+            TensorPrimitives.Add(row, bias, row);
+        }
+        _input = input;
+        return _output;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor? Backward(Tensor outputGradient)
+    {
+        Tensor input = RequireForward(_input, ToString());
+        RequireGradientShape(outputGradient, _output, ToString());
+        int batch = input.Dim(0);
+        ReadOnlySpan<float> dy = outputGradient.Data;
+        GemmF32.MultiplyParallel(true, false, OutFeatures, InFeatures, batch,
+            dy, OutFeatures, input.Data, InFeatures, Weight.Gradient.Data, InFeatures, accumulate: true);
+        Span<float> db = Bias.Gradient.Data;
+        for (int n = 0; n < batch; n++)
+        {
+            TensorPrimitives.Add(db, dy.Slice(n * OutFeatures, OutFeatures), db);
+        }
+        if (!ComputeInputGradient)
+        {
+            return null;
+        }
+        _inputGradient.Resize(input.Shape);         // dx: [N, in]
+        GemmF32.MultiplyParallel(false, false, batch, InFeatures, OutFeatures,
+            dy, OutFeatures, Weight.Value.Data, InFeatures, _inputGradient.Data, InFeatures, accumulate: false);
+        return _inputGradient;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Linear(in_features={InFeatures}, out_features={OutFeatures})";
+}

@@ -1,0 +1,133 @@
+using Engine.Tensors;
+
+namespace Engine.Layers;
+
+/// <summary>
+/// Named layers applied in order, as PyTorch's Sequential or a module with attributes conv1, conv2, ...:
+/// forward runs them first to last, backward last to first. Parameter names are "layer.weight", "layer.bias",
+/// the keys of a PyTorch state_dict.
+/// </summary>
+public sealed class Sequential
+{
+    private readonly List<(string Name, Layer Layer)> _layers;
+
+    /// <summary>A network of the given named layers; names must be unique and non-empty.</summary>
+    public Sequential(params (string Name, Layer Layer)[] layers)
+    {
+        if (layers.Length == 0)
+        {
+            throw new ArgumentException("a network needs at least one layer.", nameof(layers));
+        }
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((string name, Layer layer) in layers)
+        {
+            ArgumentNullException.ThrowIfNull(layer);
+            if (string.IsNullOrWhiteSpace(name) || name.Contains('.') || !seen.Add(name))
+            {
+                throw new ArgumentException($"layer name '{name}' is empty, contains '.', or is used twice.", nameof(layers));
+            }
+        }
+        _layers = [.. layers];
+    }
+
+    /// <summary>The layers with their names, first to last.</summary>
+    public IReadOnlyList<(string Name, Layer Layer)> Layers => _layers;
+
+    /// <summary>The layer called <paramref name="name"/>.</summary>
+    public Layer this[string name] =>
+        _layers.Find(l => l.Name == name).Layer ?? throw new KeyNotFoundException($"the network has no layer '{name}'.");
+
+    /// <summary>Every trainable parameter with its state_dict name, in layer order.</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters()
+    {
+        foreach ((string layerName, Layer layer) in _layers)
+        {
+            foreach (Parameter p in layer.Parameters)
+            {
+                yield return ($"{layerName}.{p.Name}", p);
+            }
+        }
+    }
+
+    /// <summary>The number of trainable scalars.</summary>
+    public long ParameterCount => NamedParameters().Sum(p => (long)p.Parameter.Value.Length);
+
+    /// <summary>The output shape for an input shape, checking every layer on the way (a wrong input is reported by the layer it reaches).</summary>
+    public int[] OutputShape(ReadOnlySpan<int> inputShape)
+    {
+        int[] shape = inputShape.ToArray();
+        foreach ((string name, Layer layer) in _layers)
+        {
+            try
+            {
+                shape = layer.OutputShape(shape);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"layer '{name}': {e.Message}", e);
+            }
+        }
+        return shape;
+    }
+
+    /// <summary>Runs every layer in order; returns the last layer's output (owned by it, valid until the next call).</summary>
+    public Tensor Forward(Tensor input)
+    {
+        OutputShape(input.Shape);
+        Tensor x = input;
+        foreach ((_, Layer layer) in _layers)
+        {
+            x = layer.Forward(x);
+        }
+        return x;
+    }
+
+    /// <summary>
+    /// Back-propagates dLoss/dOutput through every layer, accumulating parameter gradients. The input gradient is
+    /// computed only when <paramref name="computeInputGradient"/> is set (training does not need it).
+    /// </summary>
+    public Tensor? Backward(Tensor outputGradient, bool computeInputGradient = false)
+    {
+        _layers[0].Layer.ComputeInputGradient = computeInputGradient;
+        for (int i = 1; i < _layers.Count; i++)
+        {
+            _layers[i].Layer.ComputeInputGradient = true;
+        }
+        Tensor? gradient = outputGradient;
+        for (int i = _layers.Count - 1; i >= 0; i--)
+        {
+            gradient = _layers[i].Layer.Backward(gradient!);
+        }
+        return gradient;
+    }
+
+    /// <summary>Sets every parameter gradient to zero.</summary>
+    public void ZeroGradients()
+    {
+        foreach ((_, Parameter p) in NamedParameters())
+        {
+            p.ZeroGradient();
+        }
+    }
+
+    /// <summary>Initialises every weighted layer as PyTorch does by default, in layer order, from one seeded stream.</summary>
+    public void Initialize(SeededRandom random)
+    {
+        foreach ((_, Layer layer) in _layers)
+        {
+            switch (layer)
+            {
+                case Conv2d conv:
+                    conv.Initialize(random);
+                    break;
+                case Linear linear:
+                    linear.Initialize(random);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>One line per layer, as PyTorch prints a module.</summary>
+    public override string ToString() =>
+        "Sequential(\n" + string.Concat(_layers.Select(l => $"  ({l.Name}): {l.Layer}\n")) + ")";
+}
