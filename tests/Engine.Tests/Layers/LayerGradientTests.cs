@@ -1,0 +1,113 @@
+using Engine.Kernels;
+using Engine.Layers;
+using Engine.Tensors;
+
+namespace Engine.Tests.Layers;
+
+public class LayerGradientTests
+{
+    [Theory]
+    [InlineData(1, 2, 3, 1, 1, 4, 4)]
+    [InlineData(3, 4, 3, 1, 1, 7, 9)]
+    [InlineData(2, 3, 3, 2, 1, 9, 7)]
+    [InlineData(2, 2, 5, 2, 2, 11, 6)]
+    [InlineData(3, 5, 1, 1, 0, 5, 5)]
+    [InlineData(2, 3, 2, 3, 0, 8, 7)]
+    public void Conv2d_backward_matches_finite_differences(int cin, int cout, int k, int stride, int pad, int h, int w)
+    {
+        var conv = new Conv2d(cin, cout, k, stride, pad);
+        conv.Initialize(new SeededRandom(7));
+        GradientCheck.Layer(conv, TestData.Tensor(8, 3, cin, h, w), seed: 9);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(3, 7, 9)]
+    [InlineData(5, 33, 17)]
+    public void Linear_backward_matches_finite_differences(int batch, int inFeatures, int outFeatures)
+    {
+        var linear = new Linear(inFeatures, outFeatures);
+        linear.Initialize(new SeededRandom(3));
+        GradientCheck.Layer(linear, TestData.Tensor(4, batch, inFeatures), seed: 5);
+    }
+
+    [Theory]
+    [InlineData(4, 4, 8, 8)]
+    [InlineData(2, 2, 7, 9)]
+    [InlineData(3, 2, 9, 7)]
+    [InlineData(1, 1, 3, 3)]
+    public void AvgPool2d_backward_matches_finite_differences(int kernel, int stride, int h, int w)
+    {
+        GradientCheck.Layer(new AvgPool2d(kernel, stride), TestData.Tensor(1, 2, 3, h, w), seed: 2);
+    }
+
+    [Fact]
+    public void ReLU_backward_matches_finite_differences()
+    {
+        var x = new Tensor(TestData.AwayFromZero(2 * 3 * 5 * 7, 11), 2, 3, 5, 7);
+        GradientCheck.Layer(new ReLU(), x, seed: 12);
+    }
+
+    [Fact]
+    public void Flatten_backward_matches_finite_differences_and_keeps_channel_major_order()
+    {
+        Tensor x = TestData.Tensor(1, 2, 3, 4, 5);
+        var flatten = new Flatten();
+        Tensor y = flatten.Forward(x);
+        Assert.Equal([2, 60], y.Shape.ToArray());
+        // Column (c H + h) W + w of sample n holds x[n, c, h, w], as torch.flatten(x, 1).
+        Assert.Equal(x.Data[((1 * 3 + 2) * 4 + 3) * 5 + 4], y.Data[1 * 60 + (2 * 4 + 3) * 5 + 4]);
+        GradientCheck.Layer(flatten, x, seed: 3);
+    }
+
+    [Fact]
+    public void Conv2d_gives_the_same_result_whatever_the_thread_count_and_batch_path()
+    {
+        int saved = WorkPartition.Threads;
+        try
+        {
+            var results = new List<(float[] Y, float[] DW, float[] DX)>();
+            foreach ((int threads, int batch) in new[] { (1, 3), (2, 3), (3, 3), (4, 3) })
+            {
+                WorkPartition.Threads = threads;
+                var conv = new Conv2d(3, 5, 3, 1, 1);
+                conv.Initialize(new SeededRandom(1));
+                Tensor x = TestData.Tensor(2, batch, 3, 9, 7);
+                float[] y = conv.Forward(x).Data.ToArray();
+                Tensor dy = TestData.Tensor(3, batch, 5, 9, 7);
+                float[] dx = conv.Backward(dy)!.Data.ToArray();
+                results.Add((y, conv.Weight.Gradient.Data.ToArray(), dx));
+            }
+            foreach (var r in results.Skip(1))
+            {
+                Assert.Equal(results[0].Y, r.Y);
+                Assert.Equal(results[0].DX, r.DX);
+                for (int i = 0; i < r.DW.Length; i++)
+                {
+                    Assert.Equal(results[0].DW[i], r.DW[i], 1e-4f);
+                }
+            }
+        }
+        finally
+        {
+            WorkPartition.Threads = saved;
+        }
+    }
+
+    [Fact]
+    public void Parameter_gradients_accumulate_across_backward_calls()
+    {
+        var linear = new Linear(4, 3);
+        linear.Initialize(new SeededRandom(1));
+        Tensor x = TestData.Tensor(2, 2, 4), dy = TestData.Tensor(3, 2, 3);
+        linear.Forward(x);
+        linear.Backward(dy);
+        float[] once = linear.Weight.Gradient.Data.ToArray();
+        linear.Forward(x);
+        linear.Backward(dy);
+        for (int i = 0; i < once.Length; i++)
+        {
+            Assert.Equal(2 * once[i], linear.Weight.Gradient.Data[i], 1e-6f);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+using Engine.Layers;
+using Engine.Tensors;
+using Engine.Training;
+
+namespace Engine.Tests.Layers;
+
+public class NetworkTests
+{
+    [Fact]
+    public void Whole_network_gradient_matches_finite_differences_along_random_directions_and_per_coordinate()
+    {
+        // A narrow copy of the seed network on a tiny batch: every layer type, in the seed's order.
+        Sequential network = SeedNetwork.Create(seed: 3, conv1Channels: 3, conv2Channels: 4, hidden: 6);
+        var x = TestData.Tensor(4, 2, 1, 32, 32);
+        int[] labels = [3, 7];
+        var loss = new CrossEntropyLoss();
+        double Loss() => loss.Forward(network.Forward(x), labels);
+
+        network.ZeroGradients();
+        loss.Forward(network.Forward(x), labels);
+        Tensor dx = network.Backward(loss.Backward(), computeInputGradient: true)!;
+        float[] inputGradient = dx.Data.ToArray();
+        var parameters = network.NamedParameters().ToList();
+        var gradients = parameters.Select(p => p.Parameter.Gradient.Data.ToArray()).ToList();
+
+        // Directional derivative: (L(θ + h v) - L(θ - h v)) / 2h = <∇L, v>.
+        for (ulong direction = 0; direction < 3; direction++)
+        {
+            var v = parameters.Select((p, i) => TestData.Uniform(p.Parameter.Value.Length, 100 + direction * 10 + (ulong)i)).ToList();
+            double expected = 0;
+            for (int i = 0; i < v.Count; i++)
+            {
+                for (int j = 0; j < v[i].Length; j++)
+                {
+                    expected += (double)v[i][j] * gradients[i][j];
+                }
+            }
+            const float h = 1e-3f;
+            void Move(float scale)
+            {
+                for (int i = 0; i < v.Count; i++)
+                {
+                    Span<float> w = parameters[i].Parameter.Value.Data;
+                    for (int j = 0; j < w.Length; j++)
+                    {
+                        w[j] += scale * v[i][j];
+                    }
+                }
+            }
+            Move(h);
+            double plus = Loss();
+            Move(-2 * h);
+            double minus = Loss();
+            Move(h);
+            double numeric = (plus - minus) / (2 * h);
+            Assert.True(Math.Abs(numeric - expected) <= 1e-2 * Math.Abs(expected) + 1e-3,
+                $"direction {direction}: finite difference {numeric}, backward {expected}");
+        }
+
+        // Per coordinate, for every parameter tensor and the input.
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            Parameter p = parameters[i].Parameter;
+            GradientCheck.Compare(parameters[i].Name, p.Value.Length, j => p.Value.Data[j], (j, val) => p.Value.Data[j] = val,
+                gradients[i], Loss, maxCoordinates: 40, step: 1e-3f, absoluteTolerance: 5e-4, relativeTolerance: 5e-2);
+        }
+        GradientCheck.Compare("input", x.Length, j => x.Data[j], (j, val) => x.Data[j] = val,
+            inputGradient, Loss, maxCoordinates: 40, step: 1e-3f, absoluteTolerance: 5e-4, relativeTolerance: 5e-2);
+    }
+
+    [Fact]
+    public void Seed_network_has_the_contract_shapes_and_names()
+    {
+        Sequential network = SeedNetwork.Create(seed: 1);
+        var shapes = network.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Value.Shape.ToArray());
+        Assert.Equal(["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"], shapes.Keys);
+        Assert.Equal([32, 1, 3, 3], shapes["conv1.weight"]);
+        Assert.Equal([64, 32, 3, 3], shapes["conv2.weight"]);
+        Assert.Equal([128, 4096], shapes["fc1.weight"]);
+        Assert.Equal([10, 128], shapes["fc2.weight"]);
+        Assert.Equal([5, 10], network.OutputShape([5, 1, 32, 32]));
+    }
+
+    [Fact]
+    public void Initialisation_follows_pytorch_bounds_and_is_reproducible()
+    {
+        Sequential a = SeedNetwork.Create(seed: 42), b = SeedNetwork.Create(seed: 42), c = SeedNetwork.Create(seed: 43);
+        foreach (((string name, Parameter pa), (_, Parameter pb)) in a.NamedParameters().Zip(b.NamedParameters()))
+        {
+            Assert.Equal(pa.Value.Data.ToArray(), pb.Value.Data.ToArray());
+            int fanIn = name.StartsWith("conv1") ? 9 : name.StartsWith("conv2") ? 288 : name.StartsWith("fc1") ? 4096 : 128;
+            float bound = 1f / MathF.Sqrt(fanIn);
+            float max = 0;
+            foreach (float v in pa.Value.Data)
+            {
+                max = MathF.Max(max, MathF.Abs(v));
+            }
+            Assert.True(max <= bound, $"{name}: |w| reaches {max} > 1/sqrt({fanIn})");
+            if (pa.Value.Length > 100)
+            {
+                Assert.True(max > 0.95f * bound, $"{name}: |w| only reaches {max} of bound {bound}: not uniform over the full range");
+            }
+        }
+        Assert.NotEqual(a.NamedParameters().First().Parameter.Value.Data.ToArray(), c.NamedParameters().First().Parameter.Value.Data.ToArray());
+    }
+
+    [Fact]
+    public void A_wrong_input_shape_names_the_layer_and_the_shapes()
+    {
+        Sequential network = SeedNetwork.Create(seed: 1);
+        var e = Assert.Throws<ArgumentException>(() => network.Forward(new Tensor(2, 3, 32, 32)));
+        Assert.Contains("conv1", e.Message);
+        Assert.Contains("[2, 3, 32, 32]", e.Message);
+        e = Assert.Throws<ArgumentException>(() => network.Forward(new Tensor(2, 1, 28, 28)));
+        Assert.Contains("fc1", e.Message);
+        Assert.Throws<ArgumentException>(() => new Linear(3, 2).Forward(new Tensor(4, 5)));
+        Assert.Throws<InvalidOperationException>(() => new Linear(3, 2).Backward(new Tensor(4, 2)));
+    }
+
+    [Fact]
+    public void Tensor_shape_errors_are_clear()
+    {
+        Assert.Throws<ArgumentException>(() => new Tensor(-1, 2));
+        var e = Assert.Throws<ArgumentException>(() => new Tensor(new float[5], 2, 3));
+        Assert.Contains("[2, 3]", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new Tensor(2, 3).Reshape(7));
+        Assert.Contains("[2, 3]", e.Message);
+    }
+}
