@@ -1,0 +1,52 @@
+using Engine.Layers;
+
+namespace Engine.Training;
+
+/// <summary>Accuracy of a network's arg-max predictions.</summary>
+public static class Evaluation
+{
+    /// <summary>The number of rows of logits [N, C] whose arg-max equals the label (ties go to the lowest class, as torch.argmax).</summary>
+    public static int CountCorrect(Tensor logits, ReadOnlySpan<int> labels)
+    {
+        int classes = logits.Dim(1), correct = 0;
+        for (int n = 0; n < labels.Length; n++)
+        {
+            if (ArgMax(logits.Data.Slice(n * classes, classes)) == labels[n])
+            {
+                correct++;
+            }
+        }
+        return correct;
+    }
+
+    /// <summary>The index of the largest value (the first one on ties).</summary>
+    public static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++)
+        {
+            if (row[i] > row[best])
+            {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /// <summary>Fraction of samples of <paramref name="data"/> classified correctly, in batches of <paramref name="batchSize"/>.</summary>
+    public static float Accuracy(Sequential network, IBatchSource data, int batchSize = 250)
+    {
+        var inputs = new Tensor([batchSize, .. data.SampleShape]);
+        var labels = new int[batchSize];
+        long correct = 0;
+        int batches = (data.Count + batchSize - 1) / batchSize;
+        for (int b = 0; b < batches; b++)
+        {
+            int count = data.FillBatch(0, b, batchSize, inputs.Data, labels);
+            inputs.Resize([count, .. data.SampleShape]);
+            correct += CountCorrect(network.Forward(inputs), labels.AsSpan(0, count));
+            inputs.Resize([batchSize, .. data.SampleShape]);
+        }
+        return data.Count == 0 ? float.NaN : (float)correct / data.Count;
+    }
+}
