@@ -1,3 +1,5 @@
+using Engine.Training;
+
 namespace Engine.Data;
 
 /// <summary>
@@ -21,8 +23,13 @@ namespace Engine.Data;
 /// order and from several threads at once (but not concurrently with <see cref="SetEpoch"/>).
 /// </para>
 /// </remarks>
-public sealed class BatchIterator
+public sealed class BatchIterator : IBatchSource
 {
+    /// <summary>The augmentation <c>engine train</c> uses by default: shifts of up to 2 pixels each way.</summary>
+    public const int DefaultMaxShift = 2;
+
+    private static readonly int[] s_sampleShape = [1, MnistPreprocessing.CanvasSize, MnistPreprocessing.CanvasSize];
+
     private readonly MnistDataset _dataset;
     private readonly int[] _order;     // [Count]: dataset index at each epoch position
     private readonly sbyte[]? _shifts; // [Count, 2]: (dx, dy) at each epoch position; null without augmentation
@@ -244,5 +251,28 @@ public sealed class BatchIterator
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);
+    }
+
+    /// <inheritdoc/>
+    int IBatchSource.Count => _dataset.Count;
+
+    /// <inheritdoc/>
+    int[] IBatchSource.SampleShape => s_sampleShape;
+
+    /// <summary>
+    /// The trainer's view: positions <c>batchIndex * batchSize ..</c> of epoch <paramref name="epoch"/> (moving to that
+    /// epoch first when needed). The iterator's own <see cref="BatchSize"/> does not matter here: order and shifts
+    /// belong to positions.
+    /// </summary>
+    int IBatchSource.FillBatch(int epoch, int batchIndex, int batchSize, Span<float> inputs, Span<int> labels)
+    {
+        if (epoch != Epoch)
+        {
+            SetEpoch(epoch);
+        }
+        int start = batchIndex * batchSize;
+        int count = Math.Min(batchSize, _dataset.Count - start);
+        FillSamples(start, count, inputs, labels);
+        return count;
     }
 }

@@ -1,0 +1,43 @@
+namespace Engine.Cli;
+
+/// <summary>The exit codes of the contract: 0 success, 1 a failure such as a bad file, 2 bad usage.</summary>
+internal static class ExitCodes
+{
+    public const int Success = 0;
+    public const int Failure = 1;
+    public const int Usage = 2;
+}
+
+/// <summary>A bad command-line value found after parsing (for example a file that must exist); exits with code 2.</summary>
+internal sealed class UsageException(string message) : Exception(message);
+
+/// <summary>Maps exceptions to a one-line message on standard error and an exit code: user errors never show a stack trace.</summary>
+internal static class CliErrors
+{
+    public static int Run(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (UsageException e)
+        {
+            Report(e.Message);
+            return ExitCodes.Usage;
+        }
+        catch (OperationCanceledException)
+        {
+            Report("interrupted; nothing was written.");
+            return ExitCodes.Failure;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException
+                                      or ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            // FileNotFoundException and DirectoryNotFoundException are IOExceptions; format errors are InvalidDataException.
+            Report(e.Message);
+            return ExitCodes.Failure;
+        }
+    }
+
+    public static void Report(string message) => Console.Error.WriteLine($"engine: error: {message}");
+}

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Text.Json;
+
+namespace Engine.Tests.Cli;
+
+/// <summary>Runs the real `engine` executable as a child process, so exit codes and output are what a user sees.</summary>
+internal static class CliRunner
+{
+    public sealed record Result(int ExitCode, string StdOut, string StdErr)
+    {
+        public JsonElement LastJson()
+        {
+            string line = StdOut.TrimEnd().Split('\n')[^1];
+            return JsonDocument.Parse(line).RootElement;
+        }
+    }
+
+    public static Result Run(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Engine.Cli.dll"));
+        foreach (string a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"engine {string.Join(' ', args)} did not finish in 3 minutes.");
+        }
+        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>A directory with a small MNIST in IDX format: the first samples of the bundled subset, gzip-compressed.</summary>
+    public static string SmallDataDirectory(string root, int train, int test)
+    {
+        string source = Path.Combine(AppContext.BaseDirectory, "data", "mnist");
+        var trainSet = Engine.Data.MnistDataset.Load(source, Engine.Data.MnistSplit.Train).Take(train);
+        var testSet = Engine.Data.MnistDataset.Load(source, Engine.Data.MnistSplit.Test).Take(test);
+        Directory.CreateDirectory(root);
+        WriteIdx(Path.Combine(root, "train-images-idx3-ubyte.gz"), 0x803, [trainSet.Count, 28, 28], trainSet.Pixels);
+        WriteIdx(Path.Combine(root, "train-labels-idx1-ubyte.gz"), 0x801, [trainSet.Count], trainSet.Labels);
+        WriteIdx(Path.Combine(root, "t10k-images-idx3-ubyte.gz"), 0x803, [testSet.Count, 28, 28], testSet.Pixels);
+        WriteIdx(Path.Combine(root, "t10k-labels-idx1-ubyte.gz"), 0x801, [testSet.Count], testSet.Labels);
+        return root;
+    }
+
+    public static void WriteIdx(string path, int magic, int[] dims, byte[] payload)
+    {
+        using var file = File.Create(path);
+        using var gzip = new GZipStream(file, CompressionLevel.Fastest);
+        Span<byte> word = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(word, magic);
+        gzip.Write(word);
+        foreach (int d in dims)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(word, d);
+            gzip.Write(word);
+        }
+        gzip.Write(payload);
+    }
+
+    public static string TempDirectory()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "engine-tests-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+}

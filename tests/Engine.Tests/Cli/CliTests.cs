@@ -1,0 +1,101 @@
+namespace Engine.Tests.Cli;
+
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = CliRunner.TempDirectory();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Train_then_eval_round_trips_a_model_file_with_json_output()
+    {
+        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 256, test: 100);
+        string model = Path.Combine(_dir, "model.safetensors");
+        var train = CliRunner.Run("train", "--data", data, "--epochs", "1", "--batch-size", "32", "--threads", "2", "--out", model, "--json");
+        Assert.True(train.ExitCode == 0, train.StdErr + train.StdOut);
+        var result = train.LastJson();
+        Assert.Equal(1, result.GetProperty("epochs").GetInt32());
+        float trainedAccuracy = result.GetProperty("test_accuracy").GetSingle();
+        Assert.InRange(trainedAccuracy, 0f, 1f);
+        Assert.True(result.GetProperty("seconds").GetDouble() > 0);
+        Assert.True(File.Exists(model));
+
+        var eval = CliRunner.Run("eval", "--model", model, "--data", data, "--json");
+        Assert.True(eval.ExitCode == 0, eval.StdErr + eval.StdOut);
+        var evaluated = eval.LastJson();
+        Assert.Equal(100, evaluated.GetProperty("samples").GetInt32());
+        Assert.Equal("engine.float", evaluated.GetProperty("format").GetString());
+        Assert.Equal(trainedAccuracy, evaluated.GetProperty("accuracy").GetSingle());
+    }
+
+    [Theory]
+    [InlineData("train", "--epochs", "0")]
+    [InlineData("train", "--lr", "-1")]
+    [InlineData("train", "--batch-size", "many")]
+    [InlineData("train", "--no-such-option")]
+    [InlineData("no-such-command")]
+    [InlineData("eval")]
+    public void Bad_usage_exits_with_2_and_names_the_problem(params string[] args)
+    {
+        var run = CliRunner.Run(args);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("error", run.StdErr);
+        Assert.DoesNotContain("   at ", run.StdErr);
+    }
+
+    [Fact]
+    public void A_missing_data_directory_exits_with_1_naming_it()
+    {
+        string missing = Path.Combine(_dir, "nowhere");
+        var run = CliRunner.Run("train", "--data", missing, "--epochs", "1");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("nowhere", run.StdErr);
+        Assert.DoesNotContain("   at ", run.StdErr);
+    }
+
+    [Fact]
+    public void A_truncated_idx_file_exits_with_1_and_leaves_the_previous_model_untouched()
+    {
+        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 64, test: 32);
+        string images = Path.Combine(data, "train-images-idx3-ubyte.gz");
+        var raw = new MemoryStream();
+        using (var gz = new System.IO.Compression.GZipStream(File.OpenRead(images), System.IO.Compression.CompressionMode.Decompress))
+        {
+            gz.CopyTo(raw);
+        }
+        File.Delete(images);
+        File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), raw.ToArray()[..5000]);
+        string model = Path.Combine(_dir, "model.safetensors");
+        File.WriteAllText(model, "previous contents");
+
+        var run = CliRunner.Run("train", "--data", data, "--epochs", "1", "--out", model);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("train-images-idx3-ubyte", run.StdErr);
+        Assert.Contains("truncated", run.StdErr);
+        Assert.Equal("previous contents", File.ReadAllText(model));
+        Assert.Single(Directory.GetFiles(_dir));
+    }
+
+    [Fact]
+    public void Eval_of_a_missing_or_corrupt_model_exits_with_1_naming_the_file()
+    {
+        var run = CliRunner.Run("eval", "--model", Path.Combine(_dir, "absent.safetensors"));
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("absent.safetensors", run.StdErr);
+
+        string corrupt = Path.Combine(_dir, "corrupt.safetensors");
+        File.WriteAllBytes(corrupt, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0x7B]);
+        run = CliRunner.Run("eval", "--model", corrupt);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("corrupt.safetensors", run.StdErr);
+        Assert.DoesNotContain("   at ", run.StdErr);
+    }
+
+    [Fact]
+    public void Output_into_a_missing_directory_is_refused_before_training()
+    {
+        var run = CliRunner.Run("train", "--epochs", "1", "--out", Path.Combine(_dir, "no", "such", "dir", "m.safetensors"));
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--out", run.StdErr);
+    }
+}
