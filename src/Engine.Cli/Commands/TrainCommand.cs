@@ -5,6 +5,7 @@ using Engine.Data;
 using Engine.IO;
 using Engine.Kernels;
 using Engine.Layers;
+using Engine.Statistics;
 using Engine.Training;
 using Spectre.Console;
 
@@ -27,11 +28,13 @@ internal static class TrainCommand
         var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
         var output = new Option<string?>("--out") { Description = "Write the trained model here (safetensors, PyTorch state_dict names)." };
+        var trackStats = new Option<string?>("--track-grad-stats") { Description = "Track Welford statistics of every gradient while training and write them here (safetensors)." };
+        var smoothing = CommonOptions.InRange(new Option<float>("--label-smoothing") { Description = "Label smoothing of the cross-entropy target.", DefaultValueFactory = _ => defaults.LabelSmoothing }, 0f, 0.99f);
         var json = CommonOptions.Json();
 
         var command = new Command("train", "Train the seed network on MNIST.")
         {
-            epochs, batchSize, lr, momentum, weightDecay, shift, seed, threads, data, output, json,
+            epochs, batchSize, lr, momentum, weightDecay, shift, seed, threads, data, output, trackStats, smoothing, json,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -43,18 +46,23 @@ internal static class TrainCommand
                 Momentum = parse.GetValue(momentum),
                 WeightDecay = parse.GetValue(weightDecay),
                 Seed = parse.GetValue(seed),
+                LabelSmoothing = parse.GetValue(smoothing),
             };
             return Run(options, parse.GetValue(shift), parse.GetValue(threads), parse.GetValue(data)!,
-                parse.GetValue(output), parse.GetValue(json));
+                parse.GetValue(output), parse.GetValue(trackStats), parse.GetValue(json));
         }));
         return command;
     }
 
-    private static int Run(TrainingOptions options, int maxShift, int threads, string dataDirectory, string? outPath, bool json)
+    private static int Run(TrainingOptions options, int maxShift, int threads, string dataDirectory, string? outPath, string? statsPath, bool json)
     {
         if (outPath is not null)
         {
             CommonOptions.RequireWritableTarget(outPath, "--out");
+        }
+        if (statsPath is not null)
+        {
+            CommonOptions.RequireWritableTarget(statsPath, "--track-grad-stats");
         }
         WorkPartition.Threads = threads;
         MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
@@ -64,14 +72,16 @@ internal static class TrainCommand
         var test = BatchIterator.Sequential(testSet, 250, mean, std);
 
         ConsoleReport.Line($"Training {options.Epochs} epochs on {trainSet.Count} digits ({testSet.Count} test), batch {options.BatchSize}, " +
-                           $"lr {options.LearningRate}, momentum {options.Momentum}, weight decay {options.WeightDecay}, shifts ±{maxShift}, " +
+                           $"lr {options.LearningRate}, label smoothing {options.LabelSmoothing}, momentum {options.Momentum}, weight decay {options.WeightDecay}, shifts ±{maxShift}, " +
                            $"seed {options.Seed}, {threads} thread(s), GEMM {GemmF32.Best}.");
         Sequential network = SeedNetwork.Create(options.Seed);
         var trainer = new Trainer(network, options);
+        int[] inputShape = [1, SeedNetwork.InputSize, SeedNetwork.InputSize];
+        GradientStatistics? statistics = statsPath is null ? null : new GradientStatistics(network, inputShape);
         var started = DateTime.UtcNow;
         IReadOnlyList<EpochReport> reports = ConsoleReport.Interactive
-            ? RunWithProgressBar(trainer, train, test, options)
-            : trainer.Run(train, test, new PlainLines());
+            ? RunWithProgressBar(trainer, train, test, options, statistics)
+            : trainer.Run(train, test, new ObserverList(statistics, new PlainLines()));
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
 
         EpochReport last = reports[^1];
@@ -81,9 +91,14 @@ internal static class TrainCommand
                 r.Seconds.ToString("F1", CultureInfo.InvariantCulture), r.SamplesPerSecond.ToString("F0", CultureInfo.InvariantCulture)]));
         if (outPath is not null)
         {
-            ModelFile.SaveFloat(network, outPath, mean, std, [1, SeedNetwork.InputSize, SeedNetwork.InputSize],
+            ModelFile.SaveFloat(network, outPath, mean, std, inputShape,
                 new Dictionary<string, string> { ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture), ["test_accuracy"] = last.TestAccuracy.ToString("R", CultureInfo.InvariantCulture) });
             ConsoleReport.Line($"Wrote {outPath} ({new FileInfo(outPath).Length} bytes).");
+        }
+        if (statsPath is not null)
+        {
+            statistics!.Save(statsPath);
+            ConsoleReport.Line($"Wrote gradient statistics over {statistics.Count} steps to {statsPath} ({new FileInfo(statsPath).Length} bytes).");
         }
         ConsoleReport.Line($"Test accuracy {ConsoleReport.Percent(last.TestAccuracy)} after {options.Epochs} epochs in {seconds:F1} s " +
                            $"({reports.Average(r => r.Seconds):F1} s/epoch, {reports.Average(r => r.SamplesPerSecond):F0} samples/s).");
@@ -105,7 +120,7 @@ internal static class TrainCommand
         return ExitCodes.Success;
     }
 
-    private static IReadOnlyList<EpochReport> RunWithProgressBar(Trainer trainer, BatchIterator train, BatchIterator test, TrainingOptions options)
+    private static IReadOnlyList<EpochReport> RunWithProgressBar(Trainer trainer, BatchIterator train, BatchIterator test, TrainingOptions options, GradientStatistics? statistics)
     {
         IReadOnlyList<EpochReport> reports = [];
         AnsiConsole.Progress()
@@ -114,7 +129,7 @@ internal static class TrainCommand
             .Start(context =>
             {
                 ProgressTask task = context.AddTask("epoch 1", maxValue: options.Epochs * (double)train.BatchCount);
-                reports = trainer.Run(train, test, new ProgressBar(task));
+                reports = trainer.Run(train, test, new ObserverList(statistics, new ProgressBar(task)));
             });
         return reports;
     }

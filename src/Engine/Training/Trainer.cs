@@ -12,6 +12,9 @@ public interface ITrainingObserver
     /// <summary>After the backward pass and before the optimiser step: gradients are complete (the hook for gradient statistics).</summary>
     void OnGradients(Sequential network) { }
 
+    /// <summary>After every optimiser step (the hook pruning masks use to keep weights at zero).</summary>
+    void OnStep(Sequential network) { }
+
     /// <summary>After every epoch.</summary>
     void OnEpoch(in EpochReport report) { }
 }
@@ -73,6 +76,7 @@ public sealed class Trainer
                 _network.Backward(loss.Backward());
                 observer?.OnGradients(_network);
                 sgd.Step();
+                observer?.OnStep(_network);
                 step++;
                 lossSum += (double)batchLoss * count;
                 correct += batchCorrect;

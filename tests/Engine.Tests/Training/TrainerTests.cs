@@ -20,7 +20,7 @@ public class TrainerTests
         float before = Evaluation.Accuracy(network, test);
 
         var losses = new List<float>();
-        var options = new TrainingOptions { Epochs = 2, BatchSize = 32, LearningRate = 0.05f, Seed = 5, WarmupEpochs = 0.25f };
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 32, LearningRate = 0.05f, Seed = 5, WarmupEpochs = 0.25f, LabelSmoothing = 0f };
         IReadOnlyList<EpochReport> reports = new Trainer(network, options).Run(train, test, new LossRecorder(losses), TestContext.Current.CancellationToken);
 
         Assert.Equal(2, reports.Count);

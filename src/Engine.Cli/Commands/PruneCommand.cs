@@ -1,0 +1,204 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Engine.Data;
+using Engine.IO;
+using Engine.Kernels;
+using Engine.Layers;
+using Engine.Pruning;
+using Engine.Statistics;
+using Engine.Training;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine prune</c>: prunes a float model by a criterion, fine-tunes it, and reports accuracy and size before and after.
+/// Given several criteria or amounts (comma-separated) it runs every combination and prints one table: the experiment.
+/// </summary>
+internal static class PruneCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Float model file to prune.", Required = true };
+        var stats = new Option<string?>("--stats") { Description = "Gradient statistics from 'train --track-grad-stats' (needed by gradient-stability and taylor)." };
+        var criterion = new Option<string>("--criterion")
+        {
+            Description = "gradient-stability, l1, l2, taylor or random; several separated by commas run one after another.",
+            DefaultValueFactory = _ => "gradient-stability",
+        };
+        var amount = new Option<string>("--amount") { Description = "Fraction of neurons to remove, 0..1; several separated by commas.", DefaultValueFactory = _ => "0.5" };
+        var layers = new Option<string?>("--layers") { Description = "Layers to prune, for example conv1,conv2,fc1 (default: every layer but the last)." };
+        var global = new Option<bool>("--global") { Description = "Rank neurons of all selected layers together (per-layer normalised scores) instead of layer by layer." };
+        var structured = new Option<bool>("--structured") { Description = "Remove pruned neurons and their edges (default: zero them with masks)." };
+        var fineTune = new Option<int>("--finetune-epochs") { Description = "Epochs of fine-tuning after each pruning step.", DefaultValueFactory = _ => 1 };
+        fineTune.Validators.Add(r => { if (CommonOptions.TryGetValue(r, out int v) && v < 0) r.AddError("--finetune-epochs must be 0 or more."); });
+        var iterations = CommonOptions.Positive(new Option<int>("--iterations") { Description = "Prune in this many steps, fine-tuning after each.", DefaultValueFactory = _ => 1 });
+        var fineTuneLr = CommonOptions.InRange(new Option<float>("--finetune-lr") { Description = "Peak learning rate of fine-tuning.", DefaultValueFactory = _ => 0.01f }, 0f, 10f, minExclusive: true);
+        var meanThreshold = new Option<double?>("--mean-threshold") { Description = "gradient-stability threshold mode: prune neurons whose mean gradient size, over the layer's average, is below this..." };
+        var stdThreshold = new Option<double?>("--std-threshold") { Description = "...and whose gradient spread, over the layer's average, is below this." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed for the random criterion and fine-tuning.", DefaultValueFactory = _ => 1UL };
+        var threads = CommonOptions.Threads();
+        var data = CommonOptions.Data();
+        var output = new Option<string?>("--out") { Description = "Write the pruned model here (one criterion and amount only)." };
+        var report = new Option<string?>("--report") { Description = "Write the results table as Markdown here." };
+        var json = CommonOptions.Json();
+        var command = new Command("prune", "Prune neurons of a float model and fine-tune it.")
+        {
+            model, stats, criterion, amount, layers, global, structured, fineTune, iterations, fineTuneLr, meanThreshold, stdThreshold,
+            seed, threads, data, output, report, json,
+        };
+        command.SetAction(parse => CliErrors.Run(() =>
+        {
+            PruningCriterion[] criteria = Split(parse.GetValue(criterion)!).Select(ParseCriterion).ToArray();
+            double[] amounts = Split(parse.GetValue(amount)!).Select(ParseAmount).ToArray();
+            string[]? layerNames = parse.GetValue(layers) is { } l ? Split(l) : null;
+            (double, double)? thresholds = (parse.GetValue(meanThreshold), parse.GetValue(stdThreshold)) switch
+            {
+                (null, null) => null,
+                ({ } m, { } s) => (m, s),
+                _ => throw new UsageException("--mean-threshold and --std-threshold go together."),
+            };
+            var template = new PruningOptions
+            {
+                Layers = layerNames,
+                Global = parse.GetValue(global),
+                Structured = parse.GetValue(structured),
+                FineTuneEpochs = parse.GetValue(fineTune),
+                Iterations = parse.GetValue(iterations),
+                FineTuneLearningRate = parse.GetValue(fineTuneLr),
+                Thresholds = thresholds,
+                Seed = parse.GetValue(seed),
+            };
+            return Run(parse.GetValue(model)!, parse.GetValue(stats), criteria, amounts, template, parse.GetValue(threads),
+                parse.GetValue(data)!, parse.GetValue(output), parse.GetValue(report), parse.GetValue(json));
+        }));
+        return command;
+    }
+
+    private static string[] Split(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    private static PruningCriterion ParseCriterion(string text)
+    {
+        try
+        {
+            return NeuronImportance.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException("--criterion: " + e.Message);
+        }
+    }
+
+    private static double ParseAmount(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && v <= 1
+            ? v
+            : throw new UsageException($"--amount: '{text}' is not a fraction between 0 and 1.");
+
+    private static int Run(string modelPath, string? statsPath, PruningCriterion[] criteria, double[] amounts, PruningOptions template,
+        int threads, string dataDirectory, string? outPath, string? reportPath, bool json)
+    {
+        bool grid = criteria.Length * amounts.Length > 1;
+        if (grid && outPath is not null)
+        {
+            throw new UsageException("--out takes one criterion and one amount.");
+        }
+        if (outPath is not null)
+        {
+            CommonOptions.RequireWritableTarget(outPath, "--out");
+        }
+        if (reportPath is not null)
+        {
+            CommonOptions.RequireWritableTarget(reportPath, "--report");
+        }
+        if (statsPath is null && criteria.Any(NeuronImportance.NeedsStatistics))
+        {
+            throw new UsageException("--stats is required by the gradient-stability and taylor criteria (write it with 'engine train --track-grad-stats FILE').");
+        }
+        WorkPartition.Threads = threads;
+        FloatModel loaded = ModelFile.LoadFloat(modelPath);
+        GradientStatistics? statistics = statsPath is null ? null : GradientStatistics.Load(statsPath, loaded.Network, loaded.InputShape);
+        MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
+        MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
+        var train = BatchIterator.Shuffled(trainSet, 64, template.Seed, 0, loaded.InputMean, loaded.InputStd, BatchIterator.DefaultMaxShift);
+        var test = BatchIterator.Sequential(testSet, 250, loaded.InputMean, loaded.InputStd);
+
+        var results = new List<(PruningCriterion Criterion, double Amount, PruningOutcome Outcome)>();
+        foreach (double amount in amounts)
+        {
+            foreach (PruningCriterion criterion in criteria)
+            {
+                PruningOptions options = template with { Criterion = criterion, Amount = amount };
+                ConsoleReport.Line($"Pruning {amount:P0} of {(options.Layers is null ? "every prunable layer" : string.Join(", ", options.Layers))} " +
+                                   $"by {NeuronImportance.Name(criterion)}{(options.Structured ? " (structured)" : " (masks)")}, fine-tuning {options.FineTuneEpochs} epoch(s)...");
+                PruningOutcome outcome = PruningRun.Run(loaded.Network, statistics, options, train, test, loaded.InputShape);
+                results.Add((criterion, amount, outcome));
+                ConsoleReport.Line($"  accuracy {ConsoleReport.Percent(outcome.AccuracyBefore)} -> {ConsoleReport.Percent(outcome.AccuracyAfterPrune)} after pruning -> " +
+                                   $"{ConsoleReport.Percent(outcome.AccuracyAfterFineTune)} after fine-tuning; parameters {outcome.ParametersBefore} -> {outcome.ParametersAfter}");
+            }
+        }
+
+        if (!grid)
+        {
+            PruningOutcome only = results[0].Outcome;
+            ConsoleReport.Table("Layers", ["layer", "neurons", "neurons after", "parameters", "parameters after", "MACs/sample", "MACs after"],
+                only.Before.Zip(only.After, (b, a) => (IReadOnlyList<string>)[b.Name, N(b.Neurons), N(a.Neurons), N(b.Parameters), N(a.Parameters), N(b.MultiplyAccumulates), N(a.MultiplyAccumulates)]));
+            if (outPath is not null)
+            {
+                ModelFile.SaveFloat(only.Network, outPath, loaded.InputMean, loaded.InputStd, loaded.InputShape,
+                    new Dictionary<string, string> { ["pruned_by"] = NeuronImportance.Name(results[0].Criterion), ["pruned_amount"] = results[0].Amount.ToString("R", CultureInfo.InvariantCulture) });
+                ConsoleReport.Line($"Wrote {outPath} ({new FileInfo(outPath).Length} bytes).");
+            }
+        }
+        string table = MarkdownTable(results);
+        ConsoleReport.Table("Pruning results", ["criterion", "amount", "before", "after pruning", "after fine-tuning", "parameters"],
+            results.Select(r => (IReadOnlyList<string>)[NeuronImportance.Name(r.Criterion), r.Amount.ToString("P0", CultureInfo.InvariantCulture),
+                ConsoleReport.Percent(r.Outcome.AccuracyBefore), ConsoleReport.Percent(r.Outcome.AccuracyAfterPrune),
+                ConsoleReport.Percent(r.Outcome.AccuracyAfterFineTune), N(r.Outcome.ParametersAfter)]));
+        if (reportPath is not null)
+        {
+            File.WriteAllText(reportPath, table);
+            ConsoleReport.Line($"Wrote {reportPath}.");
+        }
+        if (json)
+        {
+            PruningOutcome first = results[0].Outcome;
+            var runs = new JsonArray(results.Select(r => (JsonNode)new JsonObject
+            {
+                ["criterion"] = NeuronImportance.Name(r.Criterion),
+                ["amount"] = r.Amount,
+                ["accuracy_before"] = r.Outcome.AccuracyBefore,
+                ["accuracy_after_prune"] = r.Outcome.AccuracyAfterPrune,
+                ["accuracy_after_finetune"] = r.Outcome.AccuracyAfterFineTune,
+                ["parameters_before"] = r.Outcome.ParametersBefore,
+                ["parameters_after"] = r.Outcome.ParametersAfter,
+            }).ToArray());
+            ConsoleReport.Json(new JsonObject
+            {
+                ["accuracy_before"] = first.AccuracyBefore,
+                ["accuracy_after_prune"] = first.AccuracyAfterPrune,
+                ["accuracy_after_finetune"] = first.AccuracyAfterFineTune,
+                ["parameters_before"] = first.ParametersBefore,
+                ["parameters_after"] = first.ParametersAfter,
+                ["runs"] = runs,
+                ["out"] = outPath,
+            });
+        }
+        return ExitCodes.Success;
+    }
+
+    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string MarkdownTable(List<(PruningCriterion Criterion, double Amount, PruningOutcome Outcome)> results)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| amount | criterion | accuracy before | after pruning | after fine-tuning | parameters after |");
+        text.AppendLine("| ---: | --- | ---: | ---: | ---: | ---: |");
+        foreach (var r in results)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Amount:P0} | {NeuronImportance.Name(r.Criterion)} | {100 * r.Outcome.AccuracyBefore:F2}% | {100 * r.Outcome.AccuracyAfterPrune:F2}% | {100 * r.Outcome.AccuracyAfterFineTune:F2}% | {N(r.Outcome.ParametersAfter)} |");
+        }
+        return text.ToString();
+    }
+}

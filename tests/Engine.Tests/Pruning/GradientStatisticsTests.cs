@@ -1,0 +1,82 @@
+using System.Numerics.Tensors;
+using Engine.Layers;
+using Engine.Statistics;
+using Engine.Training;
+using Tensor = Engine.Tensors.Tensor;
+
+namespace Engine.Tests.Pruning;
+
+public sealed class GradientStatisticsTests : IDisposable
+{
+    private static readonly int[] Input = [1, 32, 32];
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "engine-gs-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public GradientStatisticsTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (Sequential Network, GradientStatistics Stats, List<float[]> Fc1Gradients, List<double[]> Fc1Taylor) Track(int steps)
+    {
+        Sequential network = SeedNetwork.Create(2, conv1Channels: 3, conv2Channels: 4, hidden: 5);
+        var stats = new GradientStatistics(network, Input);
+        var loss = new CrossEntropyLoss();
+        var sgd = new Sgd(network.NamedParameters().Select(p => p.Parameter), 0.05f, 0.9f);
+        var gradients = new List<float[]>();
+        var taylor = new List<double[]>();
+        var fc1 = (Linear)network["fc1"];
+        for (int step = 0; step < steps; step++)
+        {
+            network.ZeroGradients();
+            loss.Forward(network.Forward(TestData.Tensor(40 + (ulong)step, 3, 1, 32, 32)), [step % 10, 4, 9]);
+            network.Backward(loss.Backward());
+            stats.OnGradients(network);
+            gradients.Add(fc1.Weight.Gradient.Data.ToArray());
+            taylor.Add(Enumerable.Range(0, 5).Select(n =>
+                (double)TensorPrimitives.Dot(fc1.Weight.Value.Data.Slice(n * fc1.InFeatures, fc1.InFeatures), fc1.Weight.Gradient.Data.Slice(n * fc1.InFeatures, fc1.InFeatures))
+                + (double)fc1.Bias.Value.Data[n] * fc1.Bias.Gradient.Data[n]).ToArray());
+            sgd.Step();
+        }
+        return (network, stats, gradients, taylor);
+    }
+
+    [Fact]
+    public void Statistics_match_a_two_pass_computation_over_the_observed_gradients()
+    {
+        (_, GradientStatistics stats, List<float[]> grads, List<double[]> taylor) = Track(6);
+        RunningStatistics fc1 = stats["fc1.weight"];
+        Assert.Equal(6, fc1.Count);
+        for (int i = 0; i < grads[0].Length; i += 17)
+        {
+            double mean = grads.Average(g => (double)g[i]);
+            double m2 = grads.Sum(g => (g[i] - mean) * (g[i] - mean));
+            Assert.Equal(mean, fc1.Mean[i], 1e-12);
+            Assert.Equal(m2, fc1.M2[i], 1e-12);
+        }
+        double[] expectedTaylor = Enumerable.Range(0, 5).Select(n => taylor.Average(t => Math.Abs(t[n]))).ToArray();
+        double[] actual = stats.Summaries().First(s => s.Layer == "fc1").Taylor;
+        for (int n = 0; n < 5; n++)
+        {
+            Assert.Equal(expectedTaylor[n], actual[n], 1e-6);
+        }
+    }
+
+    [Fact]
+    public void Saved_statistics_load_back_and_refuse_another_architecture()
+    {
+        (Sequential network, GradientStatistics stats, _, _) = Track(3);
+        string path = Path.Combine(_dir, "stats.safetensors");
+        stats.Save(path);
+        GradientStatistics back = GradientStatistics.Load(path, network, Input);
+        Assert.Equal(stats["conv2.weight"].Mean.ToArray(), back["conv2.weight"].Mean.ToArray());
+        Assert.Equal(stats["fc1.bias"].M2.ToArray(), back["fc1.bias"].M2.ToArray());
+        Assert.Equal(stats.Summaries()[1].Taylor, back.Summaries()[1].Taylor);
+
+        Sequential other = SeedNetwork.Create(2, conv1Channels: 3, conv2Channels: 6, hidden: 5);
+        var e = Assert.Throws<InvalidDataException>(() => GradientStatistics.Load(path, other, Input));
+        Assert.Contains("stats.safetensors", e.Message);
+
+        string model = Path.Combine(_dir, "model.safetensors");
+        Engine.IO.ModelFile.SaveFloat(network, model, 0f, 1f, Input);
+        Assert.Contains("not a gradient statistics file", Assert.Throws<InvalidDataException>(() => GradientStatistics.Load(model, network, Input)).Message);
+    }
+}
