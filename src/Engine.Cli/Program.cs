@@ -1,6 +1,13 @@
 using System.CommandLine;
 using Engine.Cli;
 using Engine.Cli.Commands;
+using Spectre.Console;
+
+if (Console.IsOutputRedirected)
+{
+    // Redirected output is read by programs and logs: no wrapping at an imagined 80-column terminal.
+    AnsiConsole.Profile.Width = 240;
+}
 
 var root = new RootCommand("engine: a pure-managed CNN engine that trains, prunes and quantizes a small network on MNIST.")
 {

@@ -1,0 +1,47 @@
+using BenchmarkDotNet.Attributes;
+using Engine.Kernels;
+using Engine.Layers;
+using Engine.Pruning;
+using Engine.Tensors;
+
+namespace Engine.Benchmarks;
+
+/// <summary>
+/// Batch-64 inference of the seed network against the same network with 50% of conv2's channels structurally removed
+/// (32 of 64 filters, with conv2's share of fc1's columns): conv2 and fc1 do half the work.
+/// </summary>
+[MemoryDiagnoser]
+public class PrunedInferenceBenchmarks
+{
+    private Sequential _full = null!;
+    private Sequential _pruned = null!;
+    private Tensor _input = null!;
+
+    /// <summary>Threads the kernels may use.</summary>
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        WorkPartition.Threads = Threads;
+        int[] inputShape = [1, 32, 32];
+        _full = SeedNetwork.Create(seed: 1);
+        PruningPlan plan = NeuronImportance.Rank(_full, inputShape, PruningCriterion.L1, 0.5, ["conv2"]);
+        _pruned = StructuredPruner.Apply(_full, plan, inputShape);
+        _input = new Tensor(64, 1, 32, 32);
+        var random = new SeededRandom(2);
+        for (int i = 0; i < _input.Length; i++)
+        {
+            _input.Data[i] = random.NextUniform(0f, 1f);
+        }
+    }
+
+    /// <summary>The unpruned network.</summary>
+    [Benchmark(Baseline = true)]
+    public Tensor Unpruned() => _full.Forward(_input);
+
+    /// <summary>conv2 pruned by half.</summary>
+    [Benchmark]
+    public Tensor Conv2HalfPruned() => _pruned.Forward(_input);
+}

@@ -1,0 +1,75 @@
+namespace Engine.Tests.Cli;
+
+public sealed class PruneCliTests : IDisposable
+{
+    private readonly string _dir = CliRunner.TempDirectory();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private (string Data, string Model, string Stats) TrainSmall()
+    {
+        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 192, test: 64);
+        string model = Path.Combine(_dir, "model.safetensors"), stats = Path.Combine(_dir, "stats.safetensors");
+        var run = CliRunner.Run("train", "--data", data, "--epochs", "1", "--out", model, "--track-grad-stats", stats);
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+        Assert.Contains("gradient statistics over 6 steps", run.StdOut);
+        return (data, model, stats);
+    }
+
+    [Fact]
+    public void Structured_pruning_writes_a_smaller_model_that_evaluates()
+    {
+        (string data, string model, string stats) = TrainSmall();
+        string pruned = Path.Combine(_dir, "pruned.safetensors");
+        var run = CliRunner.Run("prune", "--model", model, "--stats", stats, "--data", data, "--criterion", "gradient-stability",
+            "--amount", "0.5", "--layers", "conv2", "--structured", "--finetune-epochs", "1", "--out", pruned, "--json");
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+        var json = run.LastJson();
+        long before = json.GetProperty("parameters_before").GetInt64(), after = json.GetProperty("parameters_after").GetInt64();
+        // conv2 loses 32 of 64 filters (32 x 289 parameters) and fc1 loses their 32 x 64 columns (32 x 64 x 128 weights).
+        Assert.Equal(544_522, before);
+        Assert.Equal(before - 32 * 289 - 32 * 64 * 128, after);
+        foreach (string key in new[] { "accuracy_before", "accuracy_after_prune", "accuracy_after_finetune" })
+        {
+            Assert.InRange(json.GetProperty(key).GetSingle(), 0f, 1f);
+        }
+        Assert.Contains("conv2", run.StdOut);
+
+        var eval = CliRunner.Run("eval", "--model", pruned, "--data", data, "--json");
+        Assert.True(eval.ExitCode == 0, eval.StdErr);
+        Assert.Equal(json.GetProperty("accuracy_after_finetune").GetSingle(), eval.LastJson().GetProperty("accuracy").GetSingle());
+    }
+
+    [Fact]
+    public void Bad_prune_requests_are_refused_with_the_right_exit_code()
+    {
+        (string data, string model, string stats) = TrainSmall();
+        var run = CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "nonsense");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("nonsense", run.StdErr);
+
+        run = CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "taylor");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--stats", run.StdErr);
+
+        run = CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "l1", "--amount", "1.5");
+        Assert.Equal(2, run.ExitCode);
+
+        run = CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "l1", "--amount", "1", "--layers", "fc1", "--finetune-epochs", "0");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("fc1", run.StdErr);
+
+        run = CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "l1", "--layers", "fc2");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("fc2", run.StdErr);
+
+        // Statistics of another architecture: prune a model, then use the original statistics with it.
+        string pruned = Path.Combine(_dir, "pruned.safetensors");
+        Assert.Equal(0, CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "l1", "--amount", "0.25", "--structured",
+            "--finetune-epochs", "0", "--out", pruned).ExitCode);
+        run = CliRunner.Run("prune", "--model", pruned, "--stats", stats, "--data", data, "--criterion", "taylor");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("stats.safetensors", run.StdErr);
+        Assert.DoesNotContain("   at ", run.StdErr);
+    }
+}
