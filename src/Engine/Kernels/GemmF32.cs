@@ -107,6 +107,127 @@ public static unsafe class GemmF32
         }
     }
 
+    /// <summary>
+    /// Columns per panel of a pre-packed B (<see cref="PackPanels"/>, Im2ColF32.Im2ColPanels): the
+    /// <see cref="KernelVariant.Avx2Fma"/> micro-kernel's NR.
+    /// </summary>
+    public const int PanelWidth = NrAvx;
+
+    /// <summary>Floats a pre-packed [k x n] B occupies: ceil(n / <see cref="PanelWidth"/>) panels of k x <see cref="PanelWidth"/>.</summary>
+    public static int PanelsLength(int k, int n) => (n + PanelWidth - 1) / PanelWidth * PanelWidth * k;
+
+    /// <summary>
+    /// Packs B [k x n] (row-major, leading dimension ldb) into column panels:
+    /// panels[((j / 16) k + p) 16 + j % 16] = B[p, j], columns past n zero. A layout the micro-kernel streams directly.
+    /// </summary>
+    public static void PackPanels(ReadOnlySpan<float> b, int ldb, int k, int n, Span<float> panels)
+    {
+        CheckMatrix("B", k, n, b.Length, ldb);
+        if (panels.Length < PanelsLength(k, n))
+        {
+            throw new ArgumentException($"GEMM panels: {panels.Length} floats cannot hold a packed {k} x {n} matrix ({PanelsLength(k, n)} needed).");
+        }
+        for (int j0 = 0; j0 < n; j0 += PanelWidth)
+        {
+            int cols = Math.Min(PanelWidth, n - j0);
+            Span<float> panel = panels.Slice(j0 * k, k * PanelWidth);
+            for (int p = 0; p < k; p++)
+            {
+                Span<float> dst = panel.Slice(p * PanelWidth, PanelWidth);
+                b.Slice(p * ldb + j0, cols).CopyTo(dst);
+                dst[cols..].Clear();
+            }
+        }
+    }
+
+    /// <summary>Floats a pre-packed [m x k] A occupies (<see cref="PackRows"/>): m rounded up to the micro-kernel's 6 rows, times k.</summary>
+    public static int PackedRowsLength(int m, int k) => (m + MrAvx - 1) / MrAvx * MrAvx * k;
+
+    /// <summary>
+    /// Packs A [m x k] (row-major) once into the blocks <see cref="MultiplyPrepacked"/> reads, so a matrix used for many
+    /// products (a convolution's weights, for every image of a batch) is packed once rather than per product.
+    /// </summary>
+    public static void PackRows(ReadOnlySpan<float> a, int lda, int m, int k, Span<float> packedA)
+    {
+        CheckMatrix("A", m, k, a.Length, lda);
+        if (packedA.Length < PackedRowsLength(m, k))
+        {
+            throw new ArgumentException($"GEMM packed rows: {packedA.Length} floats cannot hold a packed {m} x {k} matrix.");
+        }
+        fixed (float* pa = a, dst = packedA)
+        {
+            for (int ic = 0; ic < m; ic += MC)
+            {
+                int mc = Math.Min(MC, m - ic);
+                for (int pc = 0; pc < k; pc += KC)
+                {
+                    PackA(false, pa, lda, ic, pc, mc, Math.Min(KC, k - pc), MrAvx, dst + BlockOffset(ic, pc, mc, k));
+                }
+            }
+        }
+    }
+
+    // Block (ic, pc) of a packed A: the rows before it (ic k, ic a multiple of MC and so of 6), then this row block's
+    // earlier depth blocks (its rows rounded up to whole panels, times pc).
+    private static long BlockOffset(int ic, int pc, int mc, int k) => (long)ic * k + (long)(mc + MrAvx - 1) / MrAvx * MrAvx * pc;
+
+    /// <summary>
+    /// C[m x n] (+)= A B with A packed by <see cref="PackRows"/> and B [k x n] packed by <see cref="PackPanels"/>, on one
+    /// thread, with the <see cref="KernelVariant.Avx2Fma"/> micro-kernel. A convolution packs its weights once per batch
+    /// and writes its im2col columns straight into panels, so neither operand is copied per product.
+    /// </summary>
+    public static void MultiplyPrepacked(int m, int n, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> packedB,
+        Span<float> c, int ldc, bool accumulate)
+    {
+        if (!(Fma.IsSupported && Avx2.IsSupported))
+        {
+            throw new PlatformNotSupportedException("pre-packed GEMM needs AVX2 and FMA; use Multiply.");
+        }
+        CheckMatrix("C", m, n, c.Length, ldc);
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+        if (packedA.Length < PackedRowsLength(m, k) || packedB.Length < PanelsLength(k, n))
+        {
+            throw new ArgumentException($"GEMM: packed operands too small for {m} x {k} times {k} x {n}.");
+        }
+        if (k == 0)
+        {
+            if (!accumulate)
+            {
+                for (int i = 0; i < m; i++)
+                {
+                    c.Slice(i * ldc, n).Clear();
+                }
+            }
+            return;
+        }
+        fixed (float* pa = packedA, pb = packedB, pc = c)
+        {
+            for (int ic = 0; ic < m; ic += MC)
+            {
+                int mc = Math.Min(MC, m - ic);
+                for (int p0 = 0; p0 < k; p0 += KC)
+                {
+                    int kc = Math.Min(KC, k - p0);
+                    bool acc = accumulate || p0 > 0;
+                    float* block = pa + BlockOffset(ic, p0, mc, k);
+                    for (int jr = 0; jr < n; jr += NrAvx)
+                    {
+                        int cols = Math.Min(NrAvx, n - jr);
+                        float* panel = pb + ((long)jr * k + (long)p0 * NrAvx);
+                        for (int ir = 0; ir < mc; ir += MrAvx)
+                        {
+                            MicroKernel6x16Avx2Fma(kc, block + (long)ir * kc, panel, pc + (long)(ic + ir) * ldc + jr, ldc, acc,
+                                Math.Min(MrAvx, mc - ir), cols);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     private readonly struct ParallelGemm(
         KernelVariant variant, bool transposeA, bool transposeB, int m, int n, int k,
         float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, bool splitRows) : IPartitionedWork

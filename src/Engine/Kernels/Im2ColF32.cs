@@ -13,7 +13,8 @@ public static class Im2ColF32
     public static void Im2Col(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> col)
     {
         CheckSizes(image.Length, col.Length, g);
-        int outH = g.OutHeight, outW = g.OutWidth;
+        int pixels = g.ColumnCols;
+        var single = g with { Channels = 1 };
         int row = 0;
         for (int c = 0; c < g.Channels; c++)
         {
@@ -22,36 +23,117 @@ public static class Im2ColF32
             {
                 for (int kj = 0; kj < g.KernelWidth; kj++, row++)
                 {
-                    Span<float> dst = col.Slice(row * outH * outW, outH * outW);
-                    // Output columns whose input column lands inside the image: iw = ow sw - pw + kj in [0, W).
-                    int owStart = Math.Min(CeilDiv(Math.Max(g.PadWidth - kj, 0), g.StrideWidth), outW);
-                    int owEnd = Math.Min(outW, CeilDiv(g.Width + g.PadWidth - kj, g.StrideWidth));
-                    owEnd = Math.Max(owEnd, owStart);
-                    for (int oh = 0; oh < outH; oh++)
+                    FillRow(plane, single, ki, kj, col.Slice(row * pixels, pixels));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// im2col written straight into the column-panel layout of <see cref="GemmF32.PackPanels"/>: element (r, j) of the
+    /// col matrix at panels[((j / 16) (C kh kw) + r) 16 + j % 16]. Panels are written one after another (sequential
+    /// stores; the image is small enough to stay in cache while it is read many times). A panel whose 16 pixels lie in
+    /// one output row of a stride-1 convolution is a clipped 16-float copy per tap; other panels go pixel by pixel.
+    /// </summary>
+    public static void Im2ColPanels(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> panels) =>
+        Im2ColPanels(image, g, 0, g.ColumnCols, panels);
+
+    /// <summary>
+    /// The panels of output pixels [<paramref name="firstPixel"/>, <paramref name="firstPixel"/> + <paramref name="pixelCount"/>)
+    /// only (firstPixel a multiple of 16), laid out as if those were the whole matrix: a convolution builds its columns
+    /// a cache-sized chunk at a time and multiplies each chunk while it is still in L2.
+    /// </summary>
+    public static void Im2ColPanels(ReadOnlySpan<float> image, in ConvGeometry g, int firstPixel, int pixelCount, Span<float> panels)
+    {
+        int rows = g.ColumnRows, width = GemmF32.PanelWidth, outW = g.OutWidth;
+        if (image.Length < g.InputSize || panels.Length < GemmF32.PanelsLength(rows, pixelCount)
+            || firstPixel % width != 0 || firstPixel < 0 || firstPixel + pixelCount > g.ColumnCols)
+        {
+            throw new ArgumentException($"im2col panels: spans or pixel range [{firstPixel}, {firstPixel + pixelCount}) do not fit {g}.");
+        }
+        int pixels = firstPixel + pixelCount;
+        for (int j0 = firstPixel; j0 < pixels; j0 += width)
+        {
+            int cols = Math.Min(width, pixels - j0);
+            Span<float> panel = panels.Slice((j0 - firstPixel) * rows, rows * width);
+            int oh = j0 / outW, ow0 = j0 % outW;
+            bool oneRow = g.StrideWidth == 1 && ow0 + cols <= outW;
+            int r = 0;
+            for (int c = 0; c < g.Channels; c++)
+            {
+                ReadOnlySpan<float> plane = image.Slice(c * g.Height * g.Width, g.Height * g.Width);
+                for (int ki = 0; ki < g.KernelHeight; ki++)
+                {
+                    for (int kj = 0; kj < g.KernelWidth; kj++, r++)
                     {
-                        Span<float> dstRow = dst.Slice(oh * outW, outW);
-                        int ih = oh * g.StrideHeight - g.PadHeight + ki;
-                        if ((uint)ih >= (uint)g.Height)
+                        Span<float> dst = panel.Slice(r * width, width);
+                        if (oneRow)
                         {
-                            dstRow.Clear();
-                            continue;
-                        }
-                        dstRow[..owStart].Clear();
-                        dstRow[owEnd..].Clear();
-                        ReadOnlySpan<float> srcRow = plane.Slice(ih * g.Width, g.Width);
-                        int iw0 = owStart * g.StrideWidth - g.PadWidth + kj;
-                        if (g.StrideWidth == 1)
-                        {
-                            srcRow.Slice(iw0, owEnd - owStart).CopyTo(dstRow[owStart..owEnd]);
+                            int ih = oh * g.StrideHeight - g.PadHeight + ki;
+                            if ((uint)ih >= (uint)g.Height)
+                            {
+                                dst.Clear();
+                                continue;
+                            }
+                            // Pixels ow0 .. ow0 + cols - 1 read input columns iw = ow - pad + kj; clip to [0, W).
+                            int iwFirst = ow0 - g.PadWidth + kj;
+                            int lo = Math.Clamp(-iwFirst, 0, cols), hi = Math.Clamp(g.Width - iwFirst, lo, cols);
+                            dst[..lo].Clear();
+                            plane.Slice(ih * g.Width + iwFirst + lo, hi - lo).CopyTo(dst[lo..hi]);
+                            dst[hi..].Clear();
                         }
                         else
                         {
-                            for (int ow = owStart, iw = iw0; ow < owEnd; ow++, iw += g.StrideWidth)
+                            for (int t = 0; t < width; t++)
                             {
-                                dstRow[ow] = srcRow[iw];
+                                int j = j0 + t;
+                                float value = 0f;
+                                if (t < cols)
+                                {
+                                    int ih = j / outW * g.StrideHeight - g.PadHeight + ki;
+                                    int iw = j % outW * g.StrideWidth - g.PadWidth + kj;
+                                    if ((uint)ih < (uint)g.Height && (uint)iw < (uint)g.Width)
+                                    {
+                                        value = plane[ih * g.Width + iw];
+                                    }
+                                }
+                                dst[t] = value;
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    // One row of the col matrix: tap (ki, kj) of a single-channel plane for every output pixel.
+    private static void FillRow(ReadOnlySpan<float> plane, in ConvGeometry g, int ki, int kj, Span<float> dst)
+    {
+        int outH = g.OutHeight, outW = g.OutWidth;
+        int owStart = Math.Min(CeilDiv(Math.Max(g.PadWidth - kj, 0), g.StrideWidth), outW);
+        int owEnd = Math.Max(Math.Min(outW, CeilDiv(g.Width + g.PadWidth - kj, g.StrideWidth)), owStart);
+        for (int oh = 0; oh < outH; oh++)
+        {
+            Span<float> dstRow = dst.Slice(oh * outW, outW);
+            int ih = oh * g.StrideHeight - g.PadHeight + ki;
+            if ((uint)ih >= (uint)g.Height)
+            {
+                dstRow.Clear();
+                continue;
+            }
+            dstRow[..owStart].Clear();
+            dstRow[owEnd..].Clear();
+            ReadOnlySpan<float> srcRow = plane.Slice(ih * g.Width, g.Width);
+            int iw0 = owStart * g.StrideWidth - g.PadWidth + kj;
+            if (g.StrideWidth == 1)
+            {
+                srcRow.Slice(iw0, owEnd - owStart).CopyTo(dstRow[owStart..owEnd]);
+            }
+            else
+            {
+                for (int ow = owStart, iw = iw0; ow < owEnd; ow++, iw += g.StrideWidth)
+                {
+                    dstRow[ow] = srcRow[iw];
                 }
             }
         }

@@ -52,10 +52,7 @@ public sealed class AvgPool2d : Layer
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0), inSize = g.InputSize, outSize = g.Channels * g.OutHeight * g.OutWidth;
         _output.Resize([batch, g.Channels, g.OutHeight, g.OutWidth]);  // y: [N, C, OH, OW]
-        for (int n = 0; n < batch; n++)
-        {
-            AvgPoolF32.Forward(input.Data.Slice(n * inSize, inSize), g, _output.Data.Slice(n * outSize, outSize));
-        }
+        WorkPartition.Run(batch, 1, new PoolWork(g, input, _output, inSize, outSize, backward: false));
         _input = input;
         return _output;
     }
@@ -72,12 +69,29 @@ public sealed class AvgPool2d : Layer
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0), inSize = g.InputSize, outSize = g.Channels * g.OutHeight * g.OutWidth;
         _inputGradient.Resize(input.Shape);         // dx: [N, C, H, W]
-        _inputGradient.Clear();
-        for (int n = 0; n < batch; n++)
-        {
-            AvgPoolF32.Backward(outputGradient.Data.Slice(n * outSize, outSize), g, _inputGradient.Data.Slice(n * inSize, inSize));
-        }
+        WorkPartition.Run(batch, 1, new PoolWork(g, outputGradient, _inputGradient, inSize, outSize, backward: true));
         return _inputGradient;
+    }
+
+    // Each partition owns whole samples of the tensor it writes: y[n] forward, dx[n] backward.
+    private readonly struct PoolWork(ConvGeometry g, Tensor source, Tensor target, int inSize, int outSize, bool backward) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            for (int n = start; n < end; n++)
+            {
+                if (backward)
+                {
+                    Span<float> dx = target.Data.Slice(n * inSize, inSize);
+                    dx.Clear();
+                    AvgPoolF32.Backward(source.Data.Slice(n * outSize, outSize), g, dx);
+                }
+                else
+                {
+                    AvgPoolF32.Forward(source.Data.Slice(n * inSize, inSize), g, target.Data.Slice(n * outSize, outSize));
+                }
+            }
+        }
     }
 
     /// <inheritdoc/>

@@ -21,7 +21,11 @@ public sealed class Conv2d : Layer
     private readonly Tensor _output = new(0);
     private readonly Tensor _inputGradient = new(0);
     private Tensor? _input;
-    private float[][] _columns = [];          // per partition: [Cin k k, OH OW]
+    private float[][] _columns = [];          // per partition: [Cin k k, OH OW], or a chunk of it as 16-column panels
+    private float[] _packedWeights = [];      // W [Cout, Cin k k] packed for the micro-kernel, once per forward pass
+
+    // Output pixels whose columns are built and multiplied together: 128 x 288 floats for conv2, 144 KiB, fit L2.
+    private const int PixelsPerChunk = 128;
     private float[][] _columnGradients = [];  // per partition: [Cin k k, OH OW]
     private float[][] _weightGradients = [];  // per partition: [Cout, Cin k k]
     private float[][] _biasGradients = [];    // per partition: [Cout]
@@ -123,6 +127,15 @@ public sealed class Conv2d : Layer
         var work = new ForwardWork(this, g, input, _output);
         if (batch >= WorkPartition.Threads)
         {
+            if (GemmF32.Best == KernelVariant.Avx2Fma)
+            {
+                int packed = GemmF32.PackedRowsLength(OutChannels, g.ColumnRows);
+                if (_packedWeights.Length < packed)
+                {
+                    _packedWeights = new float[packed];
+                }
+                GemmF32.PackRows(Weight.Value.Data, g.ColumnRows, OutChannels, g.ColumnRows, _packedWeights);
+            }
             EnsureWorkspace(g, WorkPartition.PartitionCount(batch), backward: false);
             WorkPartition.Run(batch, 1, work);
         }
@@ -151,10 +164,25 @@ public sealed class Conv2d : Layer
         public void Sample(int n, int partition, bool parallelGemm)
         {
             int k = g.ColumnRows, pixels = g.ColumnCols, cout = layer.OutChannels;
-            Span<float> col = layer._columns[partition].AsSpan(0, k * pixels);
-            Im2ColF32.Im2Col(input.Data.Slice(n * g.InputSize, g.InputSize), g, col);
+            ReadOnlySpan<float> image = input.Data.Slice(n * g.InputSize, g.InputSize);
             Span<float> y = output.Data.Slice(n * cout * pixels, cout * pixels);
             ReadOnlySpan<float> w = layer.Weight.Value.Data;
+            if (!parallelGemm && GemmF32.Best == KernelVariant.Avx2Fma)
+            {
+                // Columns go straight into the GEMM's panel layout, a chunk of pixels at a time so that they are still in
+                // L2 when multiplied; the weights were packed once for the whole batch.
+                for (int j0 = 0; j0 < pixels; j0 += PixelsPerChunk)
+                {
+                    int count = Math.Min(PixelsPerChunk, pixels - j0);
+                    Span<float> panels = layer._columns[partition].AsSpan(0, GemmF32.PanelsLength(k, count));
+                    Im2ColF32.Im2ColPanels(image, g, j0, count, panels);
+                    GemmF32.MultiplyPrepacked(cout, count, k, layer._packedWeights, panels, y[j0..], pixels, accumulate: false);
+                }
+                AddBias(y, layer.Bias.Value.Data, pixels);
+                return;
+            }
+            Span<float> col = layer._columns[partition].AsSpan(0, k * pixels);
+            Im2ColF32.Im2Col(image, g, col);
             if (parallelGemm)
             {
                 GemmF32.MultiplyParallel(false, false, cout, pixels, k, w, k, col, pixels, y, pixels, accumulate: false);
@@ -163,8 +191,12 @@ public sealed class Conv2d : Layer
             {
                 GemmF32.Multiply(false, false, cout, pixels, k, w, k, col, pixels, y, pixels, accumulate: false, GemmF32.Best);
             }
-            ReadOnlySpan<float> bias = layer.Bias.Value.Data;
-            for (int c = 0; c < cout; c++)
+            AddBias(y, layer.Bias.Value.Data, pixels);
+        }
+
+        private static void AddBias(Span<float> y, ReadOnlySpan<float> bias, int pixels)
+        {
+            for (int c = 0; c < bias.Length; c++)
             {
                 Span<float> row = y.Slice(c * pixels, pixels);
                 TensorPrimitives.Add(row, bias[c], row);
@@ -260,7 +292,7 @@ public sealed class Conv2d : Layer
 
     private void EnsureWorkspace(in ConvGeometry g, int parts, bool backward)
     {
-        int colSize = g.ColumnRows * g.ColumnCols;
+        int colSize = Math.Max(g.ColumnRows * g.ColumnCols, GemmF32.PanelsLength(g.ColumnRows, g.ColumnCols));
         Grow(ref _columns, parts, colSize);
         if (backward)
         {

@@ -17,7 +17,7 @@ public sealed class ReLU : Layer
     public override Tensor Forward(Tensor input)
     {
         _output.Resize(input.Shape);                // y: same shape as x
-        ReluF32.Forward(input.Data, _output.Data);
+        WorkPartition.Run(input.Length, Chunk, new ReluWork(input, _output, null));
         _hasForward = true;
         return _output;
     }
@@ -35,8 +35,27 @@ public sealed class ReLU : Layer
             return null;
         }
         _inputGradient.Resize(_output.Shape);       // dx: same shape as x
-        ReluF32.Backward(_output.Data, outputGradient.Data, _inputGradient.Data);
+        WorkPartition.Run(_output.Length, Chunk, new ReluWork(_output, _inputGradient, outputGradient));
         return _inputGradient;
+    }
+
+    // Elements per partition step: below this a thread hand-off costs more than the memory traffic it splits.
+    private const int Chunk = 1 << 14;
+
+    // Forward (gradient null): target = max(source, 0). Backward: target = gradient where source (the output) > 0.
+    private readonly struct ReluWork(Tensor source, Tensor target, Tensor? gradient) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            if (gradient is null)
+            {
+                ReluF32.Forward(source.Data[start..end], target.Data[start..end]);
+            }
+            else
+            {
+                ReluF32.Backward(source.Data[start..end], gradient.Data[start..end], target.Data[start..end]);
+            }
+        }
     }
 
     /// <inheritdoc/>

@@ -73,3 +73,35 @@ public class ElementwiseKernelTests
         Assert.All(p, v => Assert.True(float.IsFinite(v)));
     }
 }
+
+public class AvgPoolKernelTests
+{
+    [Theory]
+    [InlineData(1, 4, 4, 2, 2)]
+    [InlineData(3, 32, 32, 4, 4)]
+    [InlineData(2, 9, 7, 3, 2)]
+    [InlineData(2, 7, 9, 2, 3)]
+    [InlineData(1, 1, 1, 1, 1)]
+    [InlineData(5, 17, 33, 5, 5)]
+    public void Fast_pooling_matches_the_scalar_twin(int channels, int h, int w, int k, int s)
+    {
+        var g = new Engine.Kernels.ConvGeometry(channels, h, w, k, k, s, s, 0, 0);
+        float[] x = TestData.Uniform(g.InputSize, 1);
+        int outSize = channels * g.OutHeight * g.OutWidth;
+        float[] expected = new float[outSize], actual = new float[outSize];
+        AvgPoolF32.ForwardScalar(x, g, expected);
+        AvgPoolF32.Forward(x, g, actual);
+        for (int i = 0; i < outSize; i++)
+        {
+            Assert.Equal(expected[i], actual[i], 1e-6f);
+        }
+        float[] dy = TestData.Uniform(outSize, 2);
+        float[] dxExpected = TestData.Uniform(g.InputSize, 3), dxActual = (float[])dxExpected.Clone();
+        AvgPoolF32.BackwardScalar(dy, g, dxExpected);
+        AvgPoolF32.Backward(dy, g, dxActual);
+        for (int i = 0; i < dxExpected.Length; i++)
+        {
+            Assert.Equal(dxExpected[i], dxActual[i], 1e-6f);
+        }
+    }
+}

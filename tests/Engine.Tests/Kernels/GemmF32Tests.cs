@@ -138,3 +138,66 @@ public class GemmF32Tests
         }
     }
 }
+
+public class PrepackedGemmTests
+{
+    [Fact]
+    public void Prepacked_B_matches_the_reference_on_odd_shapes()
+    {
+        if (GemmF32.Best != KernelVariant.Avx2Fma)
+        {
+            Assert.Throws<PlatformNotSupportedException>(() => GemmF32.MultiplyPrepacked(1, 1, 1, new float[6], new float[16], new float[1], 1, false));
+            return;
+        }
+        ulong seed = 1;
+        foreach (int m in new[] { 1, 7, 9, 33, 97, 193 })
+        foreach (int n in new[] { 1, 7, 16, 17, 33 })
+        foreach (int k in new[] { 1, 9, 17, 259 })
+        {
+            float[] a = TestData.Uniform(m * k, seed++), b = TestData.Uniform(k * n, seed++);
+            float[] expected = TestData.Uniform(m * n, seed), actual = (float[])expected.Clone();
+            bool accumulate = (m + n) % 2 == 0;
+            var panels = new float[GemmF32.PanelsLength(k, n)];
+            GemmF32.PackPanels(b, n, k, n, panels);
+            var rows = new float[GemmF32.PackedRowsLength(m, k)];
+            GemmF32.PackRows(a, k, m, k, rows);
+            GemmF32.Multiply(false, false, m, n, k, a, k, b, n, expected, n, accumulate, KernelVariant.Scalar);
+            GemmF32.MultiplyPrepacked(m, n, k, rows, panels, actual, n, accumulate);
+            for (int i = 0; i < expected.Length; i++)
+            {
+                Assert.True(MathF.Abs(expected[i] - actual[i]) <= 4e-7f * (k + 2) * Math.Max(1f, MathF.Abs(expected[i])), $"m={m} n={n} k={k} [{i}]");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 4, 4, 3, 1, 1)]
+    [InlineData(3, 7, 9, 3, 2, 1)]
+    [InlineData(2, 9, 7, 5, 1, 2)]
+    [InlineData(32, 32, 32, 3, 1, 1)]
+    [InlineData(2, 5, 20, 3, 1, 1)]
+    [InlineData(1, 5, 40, 5, 1, 0)]
+    public void Im2col_panels_equal_im2col_then_packing(int c, int h, int w, int k, int s, int p)
+    {
+        var g = new ConvGeometry(c, h, w, k, k, s, s, p, p);
+        float[] image = TestData.Uniform(g.InputSize, 4);
+        float[] col = new float[g.ColumnRows * g.ColumnCols];
+        Im2ColF32.Im2Col(image, g, col);
+        float[] expected = new float[GemmF32.PanelsLength(g.ColumnRows, g.ColumnCols)];
+        float[] actual = TestData.Uniform(expected.Length, 5);
+        GemmF32.PackPanels(col, g.ColumnCols, g.ColumnRows, g.ColumnCols, expected);
+        Im2ColF32.Im2ColPanels(image, g, actual);
+        Assert.Equal(expected, actual);
+
+        // A chunk of pixels gives exactly the panels of those columns.
+        int first = 16, count = Math.Min(37, g.ColumnCols - first);
+        if (count > 0)
+        {
+            float[] chunkExpected = new float[GemmF32.PanelsLength(g.ColumnRows, count)];
+            float[] chunkActual = new float[chunkExpected.Length];
+            GemmF32.PackPanels(col.AsSpan(first), g.ColumnCols, g.ColumnRows, count, chunkExpected);
+            Im2ColF32.Im2ColPanels(image, g, first, count, chunkActual);
+            Assert.Equal(chunkExpected, chunkActual);
+        }
+    }
+}
