@@ -11,6 +11,7 @@ namespace Engine.Benchmarks;
 /// Multiply-accumulates per sample: conv1 0.29 M, conv2 18.9 M, fc1 0.52 M, fc2 1.3 k (19.7 M in all).
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class FloatForwardBenchmarks
 {
     private Sequential _network = null!;

@@ -12,6 +12,7 @@ namespace Engine.Benchmarks;
 /// observing every gradient (545,098 parameters plus per-neuron Taylor terms), and the tracker's update alone.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class GradientStatisticsBenchmarks
 {
     private Sequential _network = null!;

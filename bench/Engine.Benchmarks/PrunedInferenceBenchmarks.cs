@@ -11,6 +11,7 @@ namespace Engine.Benchmarks;
 /// (32 of 64 filters, with conv2's share of fc1's columns): conv2 and fc1 do half the work.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class PrunedInferenceBenchmarks
 {
     private Sequential _full = null!;

@@ -167,6 +167,15 @@ public static unsafe class GemmF32
         }
     }
 
+    /// <summary>Rows of A per cache block (MC) in a packed A.</summary>
+    internal const int RowBlock = MC;
+
+    /// <summary>Depth per cache block (KC) in a packed A.</summary>
+    internal const int DepthBlock = KC;
+
+    /// <summary>Where block (rows from <paramref name="ic"/>, depth from <paramref name="pc"/>) of a packed A starts.</summary>
+    internal static long RowBlockOffset(int ic, int pc, int mc, int k) => BlockOffset(ic, pc, mc, k);
+
     // Block (ic, pc) of a packed A: the rows before it (ic k, ic a multiple of MC and so of 6), then this row block's
     // earlier depth blocks (its rows rounded up to whole panels, times pc).
     private static long BlockOffset(int ic, int pc, int mc, int k) => (long)ic * k + (long)(mc + MrAvx - 1) / MrAvx * MrAvx * pc;

@@ -23,6 +23,7 @@ public sealed class Conv2d : Layer
     private Tensor? _input;
     private float[][] _columns = [];          // per partition: [Cin k k, OH OW], or a chunk of it as 16-column panels
     private float[] _packedWeights = [];      // W [Cout, Cin k k] packed for the micro-kernel, once per forward pass
+    private int[][] _offsets = [];            // per partition: [Cin k k] tap offsets of the implicit convolution
 
     // Output pixels whose columns are built and multiplied together: 128 x 288 floats for conv2, 144 KiB, fit L2.
     private const int PixelsPerChunk = 128;
@@ -167,6 +168,13 @@ public sealed class Conv2d : Layer
             ReadOnlySpan<float> image = input.Data.Slice(n * g.InputSize, g.InputSize);
             Span<float> y = output.Data.Slice(n * cout * pixels, cout * pixels);
             ReadOnlySpan<float> w = layer.Weight.Value.Data;
+            if (!parallelGemm && ImplicitConvF32.Supports(g))
+            {
+                // No im2col at all: the kernel reads the taps from a zero-padded copy of the image.
+                ImplicitConvF32.Forward(image, g, layer._packedWeights, cout, y, layer._columns[partition], layer._offsets[partition]);
+                AddBias(y, layer.Bias.Value.Data, pixels);
+                return;
+            }
             if (!parallelGemm && GemmF32.Best == KernelVariant.Avx2Fma)
             {
                 // Columns go straight into the GEMM's panel layout, a chunk of pixels at a time so that they are still in
@@ -292,8 +300,19 @@ public sealed class Conv2d : Layer
 
     private void EnsureWorkspace(in ConvGeometry g, int parts, bool backward)
     {
-        int colSize = Math.Max(g.ColumnRows * g.ColumnCols, GemmF32.PanelsLength(g.ColumnRows, g.ColumnCols));
+        int colSize = Math.Max(Math.Max(g.ColumnRows * g.ColumnCols, GemmF32.PanelsLength(g.ColumnRows, g.ColumnCols)), ImplicitConvF32.PaddedLength(g));
         Grow(ref _columns, parts, colSize);
+        if (_offsets.Length < parts)
+        {
+            Array.Resize(ref _offsets, parts);
+        }
+        for (int p = 0; p < parts; p++)
+        {
+            if (_offsets[p] is null || _offsets[p].Length < g.ColumnRows)
+            {
+                _offsets[p] = new int[g.ColumnRows];
+            }
+        }
         if (backward)
         {
             Grow(ref _weightGradients, parts, OutChannels * g.ColumnRows, exact: true);

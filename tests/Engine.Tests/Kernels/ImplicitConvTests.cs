@@ -1,0 +1,77 @@
+using Engine.Kernels;
+using Engine.Layers;
+using Engine.Tensors;
+using Engine.Tests.Layers;
+
+namespace Engine.Tests.Kernels;
+
+public class ImplicitConvTests
+{
+    public static TheoryData<int, int, int, int, int, int> Geometries() => new()
+    {
+        // channels in, out, height, width, kernel, padding (stride 1; output width a multiple of 16)
+        { 1, 1, 1, 16, 1, 0 },
+        { 3, 5, 5, 16, 3, 1 },
+        { 2, 7, 9, 32, 5, 2 },
+        { 4, 13, 3, 17, 2, 0 },
+        { 32, 64, 32, 32, 3, 1 },
+        { 32, 97, 8, 16, 3, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void Implicit_convolution_matches_im2col_and_the_scalar_gemm(int cin, int cout, int h, int w, int k, int pad)
+    {
+        var g = new ConvGeometry(cin, h, w, k, k, 1, 1, pad, pad);
+        if (!ImplicitConvF32.Supports(g))
+        {
+            Assert.False(GemmF32.Best == KernelVariant.Avx2Fma && g.OutWidth % 16 == 0, "supported hardware and shape were refused");
+            return;
+        }
+        float[] image = TestData.Uniform(g.InputSize, 1), weights = TestData.Uniform(cout * g.ColumnRows, 2);
+        float[] col = new float[g.ColumnRows * g.ColumnCols];
+        Im2ColF32.Im2ColScalar(image, g, col);
+        float[] expected = new float[cout * g.ColumnCols];
+        GemmF32.Multiply(false, false, cout, g.ColumnCols, g.ColumnRows, weights, g.ColumnRows, col, g.ColumnCols, expected, g.ColumnCols, false, KernelVariant.Scalar);
+
+        float[] packed = new float[GemmF32.PackedRowsLength(cout, g.ColumnRows)];
+        GemmF32.PackRows(weights, g.ColumnRows, cout, g.ColumnRows, packed);
+        float[] actual = TestData.Uniform(expected.Length, 3);
+        ImplicitConvF32.Forward(image, g, packed, cout, actual, new float[ImplicitConvF32.PaddedLength(g)], new int[g.ColumnRows]);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(MathF.Abs(expected[i] - actual[i]) <= 4e-7f * (g.ColumnRows + 2) * Math.Max(1f, MathF.Abs(expected[i])), $"[{i}] {expected[i]} vs {actual[i]}");
+        }
+    }
+
+    [Fact]
+    public void Conv2d_on_16_wide_images_takes_the_implicit_path_and_stays_correct()
+    {
+        int saved = WorkPartition.Threads;
+        try
+        {
+            WorkPartition.Threads = 2;
+            var conv = new Conv2d(3, 5, 3, 1, 1);
+            conv.Initialize(new SeededRandom(4));
+            Tensor x = TestData.Tensor(5, 4, 3, 6, 16);
+            float[] y = conv.Forward(x).Data.ToArray();
+            var g = new ConvGeometry(3, 6, 16, 3, 3, 1, 1, 1, 1);
+            var col = new float[g.ColumnRows * g.ColumnCols];
+            var reference = new float[5 * g.ColumnCols];
+            for (int n = 0; n < 4; n++)
+            {
+                Im2ColF32.Im2ColScalar(x.Data.Slice(n * g.InputSize, g.InputSize), g, col);
+                GemmF32.Multiply(false, false, 5, g.ColumnCols, g.ColumnRows, conv.Weight.Value.Data, g.ColumnRows, col, g.ColumnCols, reference, g.ColumnCols, false, KernelVariant.Scalar);
+                for (int i = 0; i < reference.Length; i++)
+                {
+                    Assert.Equal(reference[i] + conv.Bias.Value.Data[i / g.ColumnCols], y[n * reference.Length + i], 1e-5f);
+                }
+            }
+            GradientCheck.Layer(conv, x, seed: 6, maxCoordinates: 150);
+        }
+        finally
+        {
+            WorkPartition.Threads = saved;
+        }
+    }
+}
