@@ -203,12 +203,9 @@ public static unsafe class GemmF32
         }
         if (k == 0)
         {
-            if (!accumulate)
+            fixed (float* pc = c)
             {
-                for (int i = 0; i < m; i++)
-                {
-                    c.Slice(i * ldc, n).Clear();
-                }
+                ClearUnlessAccumulating(pc, ldc, m, n, accumulate);
             }
             return;
         }
@@ -305,13 +302,7 @@ public static unsafe class GemmF32
     {
         if (k == 0)
         {
-            if (!accumulate)
-            {
-                for (int i = 0; i < m; i++)
-                {
-                    new Span<float>(c + (long)i * ldc, n).Clear();
-                }
-            }
+            ClearUnlessAccumulating(c, ldc, m, n, accumulate);
             return;
         }
 
@@ -347,6 +338,15 @@ public static unsafe class GemmF32
         }
     }
 
+    // A product over zero depth is zero: C = 0, or C unchanged when accumulating.
+    private static void ClearUnlessAccumulating(float* c, int ldc, int m, int n, bool accumulate)
+    {
+        for (int i = 0; i < m && !accumulate; i++)
+        {
+            new Span<float>(c + (long)i * ldc, n).Clear();
+        }
+    }
+
     // Packed A: for each panel of mr rows, kc steps of mr consecutive values op(A)[i, p]; rows past m are zero.
     private static void PackA(bool transposeA, float* a, int lda, int i0, int p0, int mc, int kc, int mr, float* dst)
     {
@@ -375,23 +375,18 @@ public static unsafe class GemmF32
             {
                 for (int i = 0; i < mr; i++)
                 {
-                    if (i < rows)
-                    {
-                        float* src = a + (long)(i0 + ir + i) * lda + p0;
-                        for (int p = 0; p < kc; p++)
-                        {
-                            panel[p * mr + i] = src[p];
-                        }
-                    }
-                    else
-                    {
-                        for (int p = 0; p < kc; p++)
-                        {
-                            panel[p * mr + i] = 0;
-                        }
-                    }
+                    InterleaveLane(i < rows ? a + (long)(i0 + ir + i) * lda + p0 : null, kc, panel, mr, i);
                 }
             }
+        }
+    }
+
+    // Lane `lane` of a panel `width` wide: panel[p * width + lane] = src[p] for p < kc, or zeros past the matrix edge (src null).
+    private static void InterleaveLane(float* src, int kc, float* panel, int width, int lane)
+    {
+        for (int p = 0; p < kc; p++)
+        {
+            panel[p * width + lane] = src is null ? 0f : src[p];
         }
     }
 
@@ -406,21 +401,7 @@ public static unsafe class GemmF32
             {
                 for (int j = 0; j < nr; j++)
                 {
-                    if (j < cols)
-                    {
-                        float* src = b + (long)(j0 + jr + j) * ldb + p0;
-                        for (int p = 0; p < kc; p++)
-                        {
-                            panel[p * nr + j] = src[p];
-                        }
-                    }
-                    else
-                    {
-                        for (int p = 0; p < kc; p++)
-                        {
-                            panel[p * nr + j] = 0;
-                        }
-                    }
+                    InterleaveLane(j < cols ? b + (long)(j0 + jr + j) * ldb + p0 : null, kc, panel, nr, j);
                 }
             }
             else
@@ -439,18 +420,45 @@ public static unsafe class GemmF32
         }
     }
 
+    /// <summary>Where row p of a 16-column B panel lives, so one micro-kernel serves packed panels and in-place reads.</summary>
+    internal interface IPanelRows
+    {
+        /// <summary>The address of the 16 values of row <paramref name="p"/>.</summary>
+        float* Row(int p);
+    }
+
+    /// <summary>A packed panel: row p at b + 16 p.</summary>
+    internal readonly struct PackedRows(float* b) : IPanelRows
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float* Row(int p) => b + (long)p * NrAvx;
+    }
+
+    /// <summary>Rows read in place: row p at b + offsets[p] (the taps of an implicit convolution).</summary>
+    internal readonly struct OffsetRows(float* b, int* offsets) : IPanelRows
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float* Row(int p) => b + offsets[p];
+    }
+
+    private static void MicroKernel6x16Avx2Fma(int kc, float* a, float* b, float* c, int ldc, bool accumulate, int rows, int cols) =>
+        MicroKernel6x16(kc, a, new PackedRows(b), c, ldc, accumulate, rows, cols);
+
     /// <summary>
-    /// 6 x 16 tile of C from a packed 6-row panel of A and a packed 16-column panel of B: twelve ymm accumulators,
-    /// two B loads and six broadcasts per step, so the two FMA ports stay busy (12 FMAs per 8 loads).
+    /// 6 x 16 tile of C from a packed 6-row panel of A and 16-column rows of B: twelve ymm accumulators, two B loads and
+    /// six broadcasts per step, so the two FMA ports stay busy (12 FMAs per 8 loads). Generic over the row addressing,
+    /// which the JIT specialises per struct, so the indirection costs nothing.
     /// </summary>
-    private static void MicroKernel6x16Avx2Fma(int kc, float* a, float* b, float* c, int ldc, bool accumulate, int rows, int cols)
+    internal static void MicroKernel6x16<TRows>(int kc, float* a, TRows b, float* c, int ldc, bool accumulate, int rows, int cols)
+        where TRows : struct, IPanelRows
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int p = 0; p < kc; p++)
         {
-            Vector256<float> b0 = Avx.LoadVector256(b);
-            Vector256<float> b1 = Avx.LoadVector256(b + 8);
+            float* row = b.Row(p);
+            Vector256<float> b0 = Avx.LoadVector256(row);
+            Vector256<float> b1 = Avx.LoadVector256(row + 8);
             Vector256<float> ai = Avx.BroadcastScalarToVector256(a);
             c00 = Fma.MultiplyAdd(ai, b0, c00);
             c01 = Fma.MultiplyAdd(ai, b1, c01);
@@ -470,7 +478,6 @@ public static unsafe class GemmF32
             c50 = Fma.MultiplyAdd(ai, b0, c50);
             c51 = Fma.MultiplyAdd(ai, b1, c51);
             a += 6;
-            b += 16;
         }
 
         if (rows == MrAvx && cols == NrAvx)

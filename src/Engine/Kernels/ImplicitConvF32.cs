@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels;
@@ -78,65 +77,12 @@ public static unsafe class ImplicitConvF32
                         float* tapBase = px + (long)(j0 / outW) * wp + j0 % outW;
                         for (int ir = 0; ir < mc; ir += Mr)
                         {
-                            MicroKernel(kc, block + (long)ir * kc, tapBase, po + p0, pyBase + (long)(ic + ir) * pixels + j0, pixels,
-                                accumulate: p0 > 0, Math.Min(Mr, mc - ir));
+                            GemmF32.MicroKernel6x16(kc, block + (long)ir * kc, new GemmF32.OffsetRows(tapBase, po + p0),
+                                pyBase + (long)(ic + ir) * pixels + j0, pixels, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr);
                         }
                     }
                 }
             }
         }
-    }
-
-    /// <summary>The 6 x 16 FMA micro-kernel of <see cref="GemmF32"/>, with B's row p read at <paramref name="b"/> + offsets[p].</summary>
-    private static void MicroKernel(int kc, float* a, float* b, int* offsets, float* c, int ldc, bool accumulate, int rows)
-    {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
-        {
-            float* row = b + offsets[p];
-            Vector256<float> b0 = Avx.LoadVector256(row);
-            Vector256<float> b1 = Avx.LoadVector256(row + 8);
-            Vector256<float> ai = Avx.BroadcastScalarToVector256(a);
-            c00 = Fma.MultiplyAdd(ai, b0, c00);
-            c01 = Fma.MultiplyAdd(ai, b1, c01);
-            ai = Avx.BroadcastScalarToVector256(a + 1);
-            c10 = Fma.MultiplyAdd(ai, b0, c10);
-            c11 = Fma.MultiplyAdd(ai, b1, c11);
-            ai = Avx.BroadcastScalarToVector256(a + 2);
-            c20 = Fma.MultiplyAdd(ai, b0, c20);
-            c21 = Fma.MultiplyAdd(ai, b1, c21);
-            ai = Avx.BroadcastScalarToVector256(a + 3);
-            c30 = Fma.MultiplyAdd(ai, b0, c30);
-            c31 = Fma.MultiplyAdd(ai, b1, c31);
-            ai = Avx.BroadcastScalarToVector256(a + 4);
-            c40 = Fma.MultiplyAdd(ai, b0, c40);
-            c41 = Fma.MultiplyAdd(ai, b1, c41);
-            ai = Avx.BroadcastScalarToVector256(a + 5);
-            c50 = Fma.MultiplyAdd(ai, b0, c50);
-            c51 = Fma.MultiplyAdd(ai, b1, c51);
-            a += Mr;
-        }
-        Store(c, c00, c01, accumulate, rows > 0);
-        Store(c + ldc, c10, c11, accumulate, rows > 1);
-        Store(c + 2L * ldc, c20, c21, accumulate, rows > 2);
-        Store(c + 3L * ldc, c30, c31, accumulate, rows > 3);
-        Store(c + 4L * ldc, c40, c41, accumulate, rows > 4);
-        Store(c + 5L * ldc, c50, c51, accumulate, rows > 5);
-    }
-
-    private static void Store(float* c, Vector256<float> lo, Vector256<float> hi, bool accumulate, bool valid)
-    {
-        if (!valid)
-        {
-            return;
-        }
-        if (accumulate)
-        {
-            lo = Avx.Add(lo, Avx.LoadVector256(c));
-            hi = Avx.Add(hi, Avx.LoadVector256(c + 8));
-        }
-        Avx.Store(c, lo);
-        Avx.Store(c + 8, hi);
     }
 }
