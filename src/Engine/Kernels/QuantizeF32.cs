@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.Intrinsics;
 using Engine.Quantization;
 
@@ -12,32 +13,17 @@ namespace Engine.Kernels;
 public static class QuantizeF32
 {
     /// <summary>uint8 codes of <paramref name="x"/> (parameters over a range inside [0, 255]).</summary>
-    public static void ToUInt8(ReadOnlySpan<float> x, in QuantParams p, Span<byte> q, bool vectorised = true)
-    {
-        Check(x.Length, q.Length, p, 0, 255);
-        int i = 0;
-        if (vectorised && Vector256.IsHardwareAccelerated)
-        {
-            var rounding = new Rounding(p);
-            for (; i + 8 <= x.Length; i += 8)
-            {
-                Vector256<int> codes = rounding.Codes(Vector256.Create(x[i..]));
-                for (int lane = 0; lane < 8; lane++)
-                {
-                    q[i + lane] = (byte)codes.GetElement(lane);
-                }
-            }
-        }
-        for (; i < x.Length; i++)
-        {
-            q[i] = (byte)p.Quantize(x[i]);
-        }
-    }
+    public static void ToUInt8(ReadOnlySpan<float> x, in QuantParams p, Span<byte> q, bool vectorised = true) =>
+        Quantize(x, p, q, vectorised, 0, 255);
 
     /// <summary>int8 codes of <paramref name="x"/> (parameters over a range inside [-128, 127]).</summary>
-    public static void ToInt8(ReadOnlySpan<float> x, in QuantParams p, Span<sbyte> q, bool vectorised = true)
+    public static void ToInt8(ReadOnlySpan<float> x, in QuantParams p, Span<sbyte> q, bool vectorised = true) =>
+        Quantize(x, p, q, vectorised, -128, 127);
+
+    private static void Quantize<T>(ReadOnlySpan<float> x, in QuantParams p, Span<T> q, bool vectorised, int typeMin, int typeMax)
+        where T : unmanaged, INumberBase<T>
     {
-        Check(x.Length, q.Length, p, -128, 127);
+        Check(x.Length, q.Length, p, typeMin, typeMax);
         int i = 0;
         if (vectorised && Vector256.IsHardwareAccelerated)
         {
@@ -47,13 +33,13 @@ public static class QuantizeF32
                 Vector256<int> codes = rounding.Codes(Vector256.Create(x[i..]));
                 for (int lane = 0; lane < 8; lane++)
                 {
-                    q[i + lane] = (sbyte)codes.GetElement(lane);
+                    q[i + lane] = T.CreateTruncating(codes.GetElement(lane));
                 }
             }
         }
         for (; i < x.Length; i++)
         {
-            q[i] = (sbyte)p.Quantize(x[i]);
+            q[i] = T.CreateTruncating(p.Quantize(x[i]));
         }
     }
 
