@@ -10,24 +10,7 @@ namespace Engine.Kernels;
 public static class Im2ColF32
 {
     /// <summary>col[C kh kw, OH OW] from image[C, H, W]; rows of contiguous output pixels are copied as blocks.</summary>
-    public static void Im2Col(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> col)
-    {
-        CheckSizes(image.Length, col.Length, g);
-        int pixels = g.ColumnCols;
-        var single = g with { Channels = 1 };
-        int row = 0;
-        for (int c = 0; c < g.Channels; c++)
-        {
-            ReadOnlySpan<float> plane = image.Slice(c * g.Height * g.Width, g.Height * g.Width);
-            for (int ki = 0; ki < g.KernelHeight; ki++)
-            {
-                for (int kj = 0; kj < g.KernelWidth; kj++, row++)
-                {
-                    FillRow(plane, single, ki, kj, col.Slice(row * pixels, pixels));
-                }
-            }
-        }
-    }
+    public static void Im2Col(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> col) => Im2Col(image, g, col, 0f);
 
     /// <summary>
     /// im2col written straight into the column-panel layout of <see cref="GemmF32.PackPanels"/>: element (r, j) of the
@@ -106,24 +89,48 @@ public static class Im2ColF32
         }
     }
 
+    /// <summary>
+    /// im2col of any element type, with <paramref name="padding"/> where a tap falls outside the image: for the int8 path
+    /// the padding is the activation zero point, the code of real 0 (gemmlowp; padding with code 0 would mean a real
+    /// value of -scale x zero_point).
+    /// </summary>
+    public static void Im2Col<T>(ReadOnlySpan<T> image, in ConvGeometry g, Span<T> col, T padding)
+    {
+        CheckSizes(image.Length, col.Length, g);
+        int pixels = g.ColumnCols;
+        var single = g with { Channels = 1 };
+        int row = 0;
+        for (int c = 0; c < g.Channels; c++)
+        {
+            ReadOnlySpan<T> plane = image.Slice(c * g.Height * g.Width, g.Height * g.Width);
+            for (int ki = 0; ki < g.KernelHeight; ki++)
+            {
+                for (int kj = 0; kj < g.KernelWidth; kj++, row++)
+                {
+                    FillRow(plane, single, ki, kj, col.Slice(row * pixels, pixels), padding);
+                }
+            }
+        }
+    }
+
     // One row of the col matrix: tap (ki, kj) of a single-channel plane for every output pixel.
-    private static void FillRow(ReadOnlySpan<float> plane, in ConvGeometry g, int ki, int kj, Span<float> dst)
+    private static void FillRow<T>(ReadOnlySpan<T> plane, in ConvGeometry g, int ki, int kj, Span<T> dst, T padding)
     {
         int outH = g.OutHeight, outW = g.OutWidth;
         int owStart = Math.Min(CeilDiv(Math.Max(g.PadWidth - kj, 0), g.StrideWidth), outW);
         int owEnd = Math.Max(Math.Min(outW, CeilDiv(g.Width + g.PadWidth - kj, g.StrideWidth)), owStart);
         for (int oh = 0; oh < outH; oh++)
         {
-            Span<float> dstRow = dst.Slice(oh * outW, outW);
+            Span<T> dstRow = dst.Slice(oh * outW, outW);
             int ih = oh * g.StrideHeight - g.PadHeight + ki;
             if ((uint)ih >= (uint)g.Height)
             {
-                dstRow.Clear();
+                dstRow.Fill(padding);
                 continue;
             }
-            dstRow[..owStart].Clear();
-            dstRow[owEnd..].Clear();
-            ReadOnlySpan<float> srcRow = plane.Slice(ih * g.Width, g.Width);
+            dstRow[..owStart].Fill(padding);
+            dstRow[owEnd..].Fill(padding);
+            ReadOnlySpan<T> srcRow = plane.Slice(ih * g.Width, g.Width);
             int iw0 = owStart * g.StrideWidth - g.PadWidth + kj;
             if (g.StrideWidth == 1)
             {
