@@ -26,11 +26,7 @@ internal static class EvalCommand
     private static int Run(string modelPath, string dataDirectory, int threads, bool json)
     {
         WorkPartition.Threads = threads;
-        string? format = ModelFile.ReadFormat(modelPath);
-        if (format is not null && format != ModelFile.FloatFormat)
-        {
-            throw new InvalidDataException($"{Path.GetFileName(modelPath)}: format '{format}' cannot be evaluated by this build (expected {ModelFile.FloatFormat}).");
-        }
+        // LoadFloat refuses any other format with a message naming the file and the format it found.
         FloatModel loaded = ModelFile.LoadFloat(modelPath);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
         var test = BatchIterator.Sequential(testSet, 250, loaded.InputMean, loaded.InputStd);

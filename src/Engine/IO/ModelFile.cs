@@ -45,10 +45,6 @@ public static class ModelFile
         new SafeTensorsFile(tensors, metadata).Write(path);
     }
 
-    /// <summary>The <c>format</c> recorded in a safetensors file's metadata, or null when there is none.</summary>
-    public static string? ReadFormat(string path) =>
-        SafeTensorsFile.Read(path).Metadata.TryGetValue("format", out string? format) ? format : null;
-
     /// <summary>Reads a float model, rebuilding the network from the tensor names and shapes and checking it end to end.</summary>
     public static FloatModel LoadFloat(string path)
     {

@@ -5,8 +5,7 @@ using Engine.Quantization;
 namespace Engine.Kernels;
 
 /// <summary>
-/// Float to 8-bit quantization, q = clamp(round_half_away(x / scale) + zero_point, qmin, qmax), and back,
-/// x = scale (q - zero_point). The vector path rounds as trunc(s) + sign(s) [|s - trunc(s)| &gt;= 0.5], which equals
+/// Float to 8-bit quantization, q = clamp(round_half_away(x / scale) + zero_point, qmin, qmax). The vector path rounds as trunc(s) + sign(s) [|s - trunc(s)| &gt;= 0.5], which equals
 /// <see cref="MidpointRounding.AwayFromZero"/> exactly (adding 0.5 would not: 0.49999997 + 0.5 rounds up to 1 in float),
 /// so it matches the scalar reference <see cref="QuantParams.Quantize"/> bit for bit; NaN maps to the zero point.
 /// </summary>
@@ -40,19 +39,6 @@ public static class QuantizeF32
         for (; i < x.Length; i++)
         {
             q[i] = T.CreateTruncating(p.Quantize(x[i]));
-        }
-    }
-
-    /// <summary>x = scale (q - zero_point) for uint8 codes.</summary>
-    public static void FromUInt8(ReadOnlySpan<byte> q, in QuantParams p, Span<float> x)
-    {
-        if (x.Length != q.Length)
-        {
-            throw new ArgumentException($"dequantize: {q.Length} codes, {x.Length} outputs.");
-        }
-        for (int i = 0; i < q.Length; i++)
-        {
-            x[i] = p.Dequantize(q[i]);
         }
     }
 

@@ -49,10 +49,10 @@ public sealed class Conv2d : Layer
     }
 
     /// <summary>Input channels, Cin.</summary>
-    public int InChannels { get; private set; }
+    public int InChannels { get; }
 
     /// <summary>Output channels (filters), Cout.</summary>
-    public int OutChannels { get; private set; }
+    public int OutChannels { get; }
 
     /// <summary>Kernel side, k.</summary>
     public int KernelSize { get; }
@@ -89,15 +89,6 @@ public sealed class Conv2d : Layer
         {
             values[i] = random.NextUniform(-bound, bound);
         }
-    }
-
-    /// <summary>Changes the channel counts after structured pruning replaced the parameters.</summary>
-    internal void Resize(int inChannels, int outChannels)
-    {
-        InChannels = inChannels;
-        OutChannels = outChannels;
-        Weight.Value.RequireShape([outChannels, inChannels, KernelSize, KernelSize], $"{this} weight");
-        Bias.Value.RequireShape([outChannels], $"{this} bias");
     }
 
     private ConvGeometry Geometry(ReadOnlySpan<int> inputShape)

@@ -32,10 +32,10 @@ public sealed class Linear : Layer
     }
 
     /// <summary>Input features.</summary>
-    public int InFeatures { get; private set; }
+    public int InFeatures { get; }
 
     /// <summary>Output features (units).</summary>
-    public int OutFeatures { get; private set; }
+    public int OutFeatures { get; }
 
     /// <summary>Weights [out, in].</summary>
     public Parameter Weight { get; }
@@ -55,15 +55,6 @@ public sealed class Linear : Layer
         float bound = 1f / MathF.Sqrt(InFeatures);
         Conv2d.Fill(Weight.Value.Data, random, bound);
         Conv2d.Fill(Bias.Value.Data, random, bound);
-    }
-
-    /// <summary>Changes the feature counts after structured pruning replaced the parameters.</summary>
-    internal void Resize(int inFeatures, int outFeatures)
-    {
-        InFeatures = inFeatures;
-        OutFeatures = outFeatures;
-        Weight.Value.RequireShape([outFeatures, inFeatures], $"{this} weight");
-        Bias.Value.RequireShape([outFeatures], $"{this} bias");
     }
 
     /// <inheritdoc/>

@@ -17,18 +17,11 @@ public sealed class Parameter
     public string Name { get; }
 
     /// <summary>The values.</summary>
-    public Tensor Value { get; private set; }
+    public Tensor Value { get; }
 
     /// <summary>dLoss/dValue, summed over the backward passes since the last <see cref="ZeroGradient"/>.</summary>
-    public Tensor Gradient { get; private set; }
+    public Tensor Gradient { get; }
 
     /// <summary>Sets the gradient to zero, before the next accumulation.</summary>
     public void ZeroGradient() => Gradient.Clear();
-
-    /// <summary>Replaces the values (and resets the gradient) with a tensor of a possibly different shape, as pruning does.</summary>
-    public void Replace(Tensor value)
-    {
-        Value = value;
-        Gradient = new Tensor(value.Shape.ToArray());
-    }
 }

@@ -18,17 +18,9 @@ public static class SeedNetwork
     /// <summary>The network with the given widths (the seed's by default), initialised from <paramref name="seed"/>.</summary>
     public static Sequential Create(ulong seed, int conv1Channels = 32, int conv2Channels = 64, int hidden = 128)
     {
-        var network = CreateUninitialized(conv1Channels, conv2Channels, hidden);
-        network.Initialize(new SeededRandom(seed));
-        return network;
-    }
-
-    /// <summary>The network with zero parameters, to be filled from a model file.</summary>
-    public static Sequential CreateUninitialized(int conv1Channels = 32, int conv2Channels = 64, int hidden = 128)
-    {
         const int pool = 4;
         int pooled = InputSize / pool;
-        return new Sequential(
+        var network = new Sequential(
             ("conv1", new Conv2d(1, conv1Channels, 3, stride: 1, padding: 1)),
             ("relu1", new ReLU()),
             ("conv2", new Conv2d(conv1Channels, conv2Channels, 3, stride: 1, padding: 1)),
@@ -38,5 +30,7 @@ public static class SeedNetwork
             ("fc1", new Linear(conv2Channels * pooled * pooled, hidden)),
             ("relu3", new ReLU()),
             ("fc2", new Linear(hidden, Classes)));
+        network.Initialize(new SeededRandom(seed));
+        return network;
     }
 }
