@@ -33,12 +33,7 @@ public class FloatForwardBenchmarks
     {
         WorkPartition.Threads = Threads;
         _network = SeedNetwork.Create(seed: 1);
-        _input = new Tensor(Batch, 1, 32, 32);
-        var random = new SeededRandom(2);
-        for (int i = 0; i < _input.Length; i++)
-        {
-            _input.Data[i] = random.NextUniform(0f, 1f);
-        }
+        _input = BenchmarkInputs.Images(Batch);
         _labels = Enumerable.Range(0, Batch).Select(i => i % 10).ToArray();
         _loss = new CrossEntropyLoss();
         _sgd = new Sgd(_network.NamedParameters().Select(p => p.Parameter), 0.01f, 0.9f);

@@ -30,12 +30,7 @@ public class PrunedInferenceBenchmarks
         _full = SeedNetwork.Create(seed: 1);
         PruningPlan plan = NeuronImportance.Rank(_full, inputShape, PruningCriterion.L1, 0.5, ["conv2"]);
         _pruned = StructuredPruner.Apply(_full, plan, inputShape);
-        _input = new Tensor(64, 1, 32, 32);
-        var random = new SeededRandom(2);
-        for (int i = 0; i < _input.Length; i++)
-        {
-            _input.Data[i] = random.NextUniform(0f, 1f);
-        }
+        _input = BenchmarkInputs.Images(64);
     }
 
     /// <summary>The unpruned network.</summary>

@@ -46,6 +46,7 @@ public sealed class Conv2d : Layer
         Padding = padding;
         Weight = new Parameter("weight", outChannels, inChannels, kernelSize, kernelSize);
         Bias = new Parameter("bias", outChannels);
+        Parameters = [Weight, Bias];
     }
 
     /// <summary>Input channels, Cin.</summary>
@@ -70,7 +71,7 @@ public sealed class Conv2d : Layer
     public Parameter Bias { get; }
 
     /// <inheritdoc/>
-    public override IReadOnlyList<Parameter> Parameters => [Weight, Bias];
+    public override IReadOnlyList<Parameter> Parameters { get; }
 
     /// <summary>
     /// PyTorch's default initialisation: kaiming_uniform_(a = sqrt 5) for the weight, which is U(-1/sqrt(fan_in), 1/sqrt(fan_in))

@@ -29,6 +29,7 @@ public sealed class Linear : Layer
         OutFeatures = outFeatures;
         Weight = new Parameter("weight", outFeatures, inFeatures);
         Bias = new Parameter("bias", outFeatures);
+        Parameters = [Weight, Bias];
     }
 
     /// <summary>Input features.</summary>
@@ -44,7 +45,7 @@ public sealed class Linear : Layer
     public Parameter Bias { get; }
 
     /// <inheritdoc/>
-    public override IReadOnlyList<Parameter> Parameters => [Weight, Bias];
+    public override IReadOnlyList<Parameter> Parameters { get; }
 
     /// <summary>
     /// PyTorch's default initialisation: kaiming_uniform_(a = sqrt 5), that is U(-1/sqrt(in), 1/sqrt(in)), for the weight,

@@ -165,7 +165,7 @@ public static class NeuronImportance
         {
             throw new ArgumentException($"the {Name(criterion)} criterion needs gradient statistics (train with --track-grad-stats, then pass --stats).");
         }
-        return statistics.Summaries().First(s => s.Layer == group.Name);
+        return statistics.Summary(group.Name);
     }
 
     private static double[] WeightNorms(PruningGroup group, bool squared)

@@ -88,35 +88,45 @@ public sealed class GradientStatistics : ITrainingObserver
     }
 
     /// <summary>Per-neuron summaries of every prunable layer, in layer order.</summary>
-    public IReadOnlyList<NeuronGradientSummary> Summaries()
+    public IReadOnlyList<NeuronGradientSummary> Summaries() => _neurons.Select(n => Summarize(n.Group, n.TaylorAbs)).ToList();
+
+    /// <summary>Per-neuron summaries of the prunable layer <paramref name="layer"/>.</summary>
+    public NeuronGradientSummary Summary(string layer)
     {
-        var result = new List<NeuronGradientSummary>();
         foreach (var n in _neurons)
         {
-            RunningStatistics w = this[n.Group.Name + ".weight"], b = this[n.Group.Name + ".bias"];
-            int neurons = n.Group.Neurons, row = n.Group.ParametersPerNeuron - 1;
-            var weightVariance = new double[w.Length];
-            var biasVariance = new double[b.Length];
-            w.PopulationVariance(weightVariance);
-            b.PopulationVariance(biasVariance);
-            var meanAbsMean = new double[neurons];
-            var rmsStd = new double[neurons];
-            var outputStd = new double[neurons];
-            for (int i = 0; i < neurons; i++)
+            if (n.Group.Name == layer)
             {
-                double absSum = Math.Abs(b.Mean[i]), varianceSum = biasVariance[i];
-                for (int j = i * row; j < (i + 1) * row; j++)
-                {
-                    absSum += Math.Abs(w.Mean[j]);
-                    varianceSum += weightVariance[j];
-                }
-                meanAbsMean[i] = absSum / (row + 1);
-                rmsStd[i] = Math.Sqrt(varianceSum / (row + 1));
-                outputStd[i] = Math.Sqrt(biasVariance[i]);
+                return Summarize(n.Group, n.TaylorAbs);
             }
-            result.Add(new NeuronGradientSummary(n.Group.Name, meanAbsMean, rmsStd, b.Mean.ToArray(), outputStd, n.TaylorAbs.Mean.ToArray()));
         }
-        return result;
+        throw new KeyNotFoundException($"no gradient statistics for prunable layer '{layer}'.");
+    }
+
+    private NeuronGradientSummary Summarize(PruningGroup group, RunningStatistics taylorAbs)
+    {
+        RunningStatistics w = this[group.Name + ".weight"], b = this[group.Name + ".bias"];
+        int neurons = group.Neurons, row = group.ParametersPerNeuron - 1;
+        var weightVariance = new double[w.Length];
+        var biasVariance = new double[b.Length];
+        w.PopulationVariance(weightVariance);
+        b.PopulationVariance(biasVariance);
+        var meanAbsMean = new double[neurons];
+        var rmsStd = new double[neurons];
+        var outputStd = new double[neurons];
+        for (int i = 0; i < neurons; i++)
+        {
+            double absSum = Math.Abs(b.Mean[i]), varianceSum = biasVariance[i];
+            for (int j = i * row; j < (i + 1) * row; j++)
+            {
+                absSum += Math.Abs(w.Mean[j]);
+                varianceSum += weightVariance[j];
+            }
+            meanAbsMean[i] = absSum / (row + 1);
+            rmsStd[i] = Math.Sqrt(varianceSum / (row + 1));
+            outputStd[i] = Math.Sqrt(biasVariance[i]);
+        }
+        return new NeuronGradientSummary(group.Name, meanAbsMean, rmsStd, b.Mean.ToArray(), outputStd, taylorAbs.Mean.ToArray());
     }
 
     /// <summary>
