@@ -1,4 +1,7 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Engine.Quantization;
 
 namespace Engine.Kernels;
@@ -10,27 +13,126 @@ namespace Engine.Kernels;
 /// </code>
 /// where addend carries the bias and the zero-point corrections of one output channel, (mantissa, shift) encode
 /// input_scale x weight_scale[c] / output_scale, and [low, high] is the type's range, or [zero_point, high] to fuse a
-/// following ReLU (real 0 is the zero point). A scalar loop for now: it costs one pass over the outputs, against k
-/// multiply-adds per output in the GEMM before it.
+/// following ReLU (real 0 is the zero point). acc + addend wraps as int32 addition does.
+/// <para>
+/// The AVX2 variant computes the same integers eight lanes at a time. The rounding doubling high multiply needs the
+/// 64-bit product x m; AVX2 multiplies only unsigned 32-bit lanes into 64 bits (vpmuludq), so it multiplies |x| (exact
+/// as an unsigned value, even for int.MinValue) by m &gt;= 0 and restores the sign, using gemmlowp's nudges:
+/// (|x| m + 2^30) &gt;&gt; 31 for x &gt;= 0 and -((|x| m + 2^30 - 1) &gt;&gt; 31) for x &lt; 0, which is what truncating
+/// (x m + 1 - 2^30) / 2^31 gives. Multipliers &gt;= 1 (shift &gt; 0, never produced by calibrated layers) take the scalar path.
+/// </para>
 /// </summary>
 public static class RequantizeS32
 {
-    /// <summary>Requantizes one output channel's accumulators.</summary>
-    public static void Row<T>(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<T> output)
+    /// <summary>The fastest variant this CPU runs.</summary>
+    public static KernelVariant Best { get; } = Avx2.IsSupported ? KernelVariant.Avx2Fma : KernelVariant.Scalar;
+
+    /// <summary>Every variant this CPU runs, reference first.</summary>
+    public static IReadOnlyList<KernelVariant> SupportedVariants { get; } =
+        Avx2.IsSupported ? [KernelVariant.Scalar, KernelVariant.Avx2Fma] : [KernelVariant.Scalar];
+
+    /// <summary>Requantizes one output channel's accumulators to uint8 codes with the fastest variant.</summary>
+    public static void Row(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<byte> output) =>
+        Row(accumulators, addend, mantissa, shift, zeroPoint, low, high, output, Best);
+
+    /// <summary>Requantizes one output channel's accumulators to uint8 codes with <paramref name="variant"/>.</summary>
+    public static void Row(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<byte> output,
+        KernelVariant variant)
+    {
+        Check(accumulators.Length, output.Length, low, high, byte.MinValue, byte.MaxValue, mantissa);
+        int done = variant != KernelVariant.Scalar && shift <= 0 && Avx2.IsSupported
+            ? Avx2Rows(accumulators, addend, mantissa, -shift, zeroPoint, low, high, output)
+            : 0;
+        RowScalar(accumulators[done..], addend, mantissa, shift, zeroPoint, low, high, output[done..]);
+    }
+
+    /// <summary>Requantizes one output channel's accumulators to int8 codes (the scalar reference; int8 activations are not on a hot path).</summary>
+    public static void Row(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<sbyte> output)
+    {
+        Check(accumulators.Length, output.Length, low, high, sbyte.MinValue, sbyte.MaxValue, mantissa);
+        RowScalar(accumulators, addend, mantissa, shift, zeroPoint, low, high, output);
+    }
+
+    /// <summary>The reference: one <see cref="FixedPoint.MultiplyByQuantizedMultiplier"/> per accumulator.</summary>
+    public static void RowScalar<T>(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<T> output)
         where T : unmanaged, IBinaryInteger<T>
     {
         if (output.Length != accumulators.Length)
         {
             throw new ArgumentException($"requantize: {accumulators.Length} accumulators, {output.Length} outputs.");
         }
-        if (low > high)
-        {
-            throw new ArgumentException($"requantize: empty clamp range [{low}, {high}].");
-        }
         for (int i = 0; i < accumulators.Length; i++)
         {
-            int scaled = FixedPoint.MultiplyByQuantizedMultiplier(accumulators[i] + addend, mantissa, shift);
+            int scaled = FixedPoint.MultiplyByQuantizedMultiplier(unchecked(accumulators[i] + addend), mantissa, shift);
             output[i] = T.CreateTruncating(Math.Clamp((long)scaled + zeroPoint, low, high));
+        }
+    }
+
+    // 32 codes per step; returns how many were written (a multiple of 32), the caller finishes the tail.
+    private static int Avx2Rows(ReadOnlySpan<int> accumulators, int addend, int mantissa, int rightShift, int zeroPoint, int low, int high, Span<byte> output)
+    {
+        var add = Vector256.Create(addend);
+        var m = Vector256.Create((uint)mantissa);
+        var zero = Vector256.Create(zeroPoint);
+        var lowV = Vector256.Create(low);
+        var highV = Vector256.Create(high);
+        int i = 0;
+        for (; i + 32 <= accumulators.Length; i += 32)
+        {
+            Vector256<int> a = Scale(Vector256.Create(accumulators[i..]) + add, m, rightShift);
+            Vector256<int> b = Scale(Vector256.Create(accumulators[(i + 8)..]) + add, m, rightShift);
+            Vector256<int> c = Scale(Vector256.Create(accumulators[(i + 16)..]) + add, m, rightShift);
+            Vector256<int> d = Scale(Vector256.Create(accumulators[(i + 24)..]) + add, m, rightShift);
+            a = Vector256.Min(Vector256.Max(a + zero, lowV), highV);
+            b = Vector256.Min(Vector256.Max(b + zero, lowV), highV);
+            c = Vector256.Min(Vector256.Max(c + zero, lowV), highV);
+            d = Vector256.Min(Vector256.Max(d + zero, lowV), highV);
+            // Values are inside [0, 255] now, so truncating narrows are exact (and keep lane order, unlike vpackssdw).
+            Vector256<byte> codes = Vector256.Narrow(Vector256.Narrow(a.AsUInt32(), b.AsUInt32()), Vector256.Narrow(c.AsUInt32(), d.AsUInt32()));
+            codes.CopyTo(output[i..]);
+        }
+        return i;
+    }
+
+    // MultiplyByQuantizedMultiplier for shift = -rightShift <= 0: rounding doubling high multiply, then rounding right shift.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Scale(Vector256<int> x, Vector256<uint> m, int rightShift)
+    {
+        Vector256<int> negative = Vector256.LessThan(x, Vector256<int>.Zero);          // -1 where x < 0
+        Vector256<uint> magnitude = Avx2.Abs(x);                                         // |int.MinValue| = 2^31, exact as uint
+        Vector256<int> nudge = Vector256.Create(1 << 30) + negative;                   // 2^30, or 2^30 - 1 for x < 0
+        Vector256<ulong> evenProduct = Avx2.Multiply(magnitude, m);                      // lanes 0, 2, 4, 6
+        Vector256<ulong> oddProduct = Avx2.Multiply(Vector256.ShiftRightLogical(magnitude.AsUInt64(), 32).AsUInt32(), m);
+        Vector256<ulong> evenNudge = nudge.AsUInt64() & Vector256.Create(0xFFFF_FFFFUL);
+        Vector256<ulong> oddNudge = Vector256.ShiftRightLogical(nudge.AsUInt64(), 32);
+        Vector256<ulong> even = Vector256.ShiftRightLogical(evenProduct + evenNudge, 31);
+        Vector256<ulong> odd = Vector256.ShiftLeft(Vector256.ShiftRightLogical(oddProduct + oddNudge, 31), 32);
+        Vector256<int> high = Avx2.Blend(even.AsInt32(), odd.AsInt32(), 0b1010_1010);
+        high = (high ^ negative) - negative;                                             // restore the sign
+        if (rightShift == 0)
+        {
+            return high;
+        }
+        // RoundingDivideByPowerOfTwo: floor shift, plus 1 where the remainder exceeds half (ties away from zero).
+        var mask = Vector256.Create((1 << rightShift) - 1);
+        Vector256<int> remainder = high & mask;
+        Vector256<int> threshold = Vector256.ShiftRightArithmetic(mask, 1) - Vector256.LessThan(high, Vector256<int>.Zero);
+        return Vector256.ShiftRightArithmetic(high, rightShift) - Vector256.GreaterThan(remainder, threshold);
+    }
+
+    private static void Check(int accumulators, int outputs, int low, int high, int typeMin, int typeMax, int mantissa)
+    {
+        if (outputs != accumulators)
+        {
+            throw new ArgumentException($"requantize: {accumulators} accumulators, {outputs} outputs.");
+        }
+        if (low > high || low < typeMin || high > typeMax)
+        {
+            throw new ArgumentException($"requantize: clamp range [{low}, {high}] is empty or outside [{typeMin}, {typeMax}].");
+        }
+        if (mantissa < 0)
+        {
+            throw new ArgumentException($"requantize: mantissa {mantissa} must be >= 0.");
         }
     }
 }

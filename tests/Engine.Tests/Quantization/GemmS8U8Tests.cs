@@ -94,4 +94,72 @@ public class GemmS8U8Tests
         GemmS8U8.Multiply(1, 2, 0, [], 0, [], 2, c, 2, GemmS8U8.Best);
         Assert.Equal([0, 0], c);
     }
+
+    [Fact]
+    public void The_portable_packed_loop_equals_the_reference_on_odd_shapes()
+    {
+        ulong seed = 500;
+        foreach (int m in new[] { 1, 3, 5, 9 })
+        foreach (int n in new[] { 1, 15, 17, 33 })
+        foreach (int k in new[] { 1, 2, 9, 31 })
+        {
+            (sbyte[] a, byte[] b) = Operands(m, n, k, seed++, extreme: seed % 2 == 0);
+            int[] expected = new int[m * n], actual = new int[m * n];
+            GemmS8U8.Multiply(m, n, k, a, k, b, n, expected, n, KernelVariant.Scalar);
+            int[] packedA = new int[GemmS8U8.PackedWeightsLength(m, k)];
+            byte[] packedB = new byte[GemmS8U8.PackedActivationsLength(k, n)];
+            GemmS8U8.PackWeights(m, k, a, k, packedA);
+            GemmS8U8.PackActivations(k, n, b, n, packedB);
+            GemmS8U8.MultiplyPacked(m, n, k, packedA, packedB, actual, n, KernelVariant.Scalar);
+            Assert.Equal(expected, actual);
+        }
+    }
+
+    [Fact]
+    public void Packing_a_transposed_batch_equals_packing_its_transpose_and_column_sums_match()
+    {
+        var random = new SeededRandom(8);
+        foreach (int n in new[] { 1, 5, 16, 17, 40 })
+        foreach (int k in new[] { 1, 2, 7, 64, 129 })
+        {
+            byte[] x = Enumerable.Range(0, n * k).Select(_ => (byte)random.NextInt(256)).ToArray();   // [n, k]
+            byte[] xt = new byte[k * n];                                                              // [k, n]
+            for (int s = 0; s < n; s++)
+            {
+                for (int p = 0; p < k; p++)
+                {
+                    xt[p * n + s] = x[s * k + p];
+                }
+            }
+            byte[] fromRows = new byte[GemmS8U8.PackedActivationsLength(k, n)], fromColumns = new byte[fromRows.Length];
+            GemmS8U8.PackActivationsTransposed(k, n, x, k, fromRows);
+            GemmS8U8.PackActivations(k, n, xt, n, fromColumns);
+            Assert.Equal(fromColumns, fromRows);
+            int[] sums = new int[n];
+            GemmS8U8.PackedColumnSums(k, n, fromRows, sums);
+            for (int s = 0; s < n; s++)
+            {
+                Assert.Equal(x.Skip(s * k).Take(k).Sum(v => v), sums[s]);
+            }
+        }
+    }
+
+    [Fact]
+    public void Direct_convolution_packing_equals_im2col_then_pack()
+    {
+        var random = new SeededRandom(21);
+        foreach ((int c, int h, int w, int kernel, int pad) in new[] { (1, 32, 32, 3, 1), (3, 5, 16, 3, 1), (2, 7, 32, 3, 1), (5, 4, 16, 1, 0), (2, 6, 16, 5, 2) })
+        {
+            var g = new ConvGeometry(c, h, w, kernel, kernel, 1, 1, pad, pad);
+            Assert.True(ConvPackQ8.CanPackDirect(g));
+            byte[] image = Enumerable.Range(0, g.InputSize).Select(_ => (byte)random.NextInt(256)).ToArray();
+            byte[] direct = new byte[ConvPackQ8.PackedLength(g)], reference = new byte[direct.Length];
+            ConvPackQ8.Pack(image, g, 93, new byte[ConvPackQ8.ScratchLength(g)], direct);
+            ConvPackQ8.PackViaIm2Col(image, g, 93, new byte[g.ColumnRows * g.ColumnCols], reference);
+            Assert.Equal(reference, direct);
+        }
+        // Stride 2 and widths that are not multiples of 16 take the im2col path.
+        Assert.False(ConvPackQ8.CanPackDirect(new ConvGeometry(1, 8, 8, 3, 3, 2, 2, 1, 1)));
+        Assert.False(ConvPackQ8.CanPackDirect(new ConvGeometry(1, 8, 9, 3, 3, 1, 1, 1, 1)));
+    }
 }

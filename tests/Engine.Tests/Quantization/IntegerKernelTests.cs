@@ -46,8 +46,8 @@ public class IntegerKernelTests
         (int mantissa, int shift) = FixedPoint.QuantizeMultiplier(multiplier);
         int[] acc = [-20000, -100, 0, 40, 41, 1000, 20000, int.MaxValue / 2];
         byte[] plain = new byte[acc.Length], relu = new byte[acc.Length];
-        RequantizeS32.Row<byte>(acc, addend: 0, mantissa, shift, zeroPoint: 128, low: 0, high: 255, plain);
-        RequantizeS32.Row<byte>(acc, addend: 0, mantissa, shift, zeroPoint: 128, low: 128, high: 255, relu);
+        RequantizeS32.Row(acc, addend: 0, mantissa, shift, zeroPoint: 128, low: 0, high: 255, plain);
+        RequantizeS32.Row(acc, addend: 0, mantissa, shift, zeroPoint: 128, low: 128, high: 255, relu);
         for (int i = 0; i < acc.Length; i++)
         {
             long expected = Math.Clamp((long)Math.Round(acc[i] * multiplier, MidpointRounding.AwayFromZero) + 128, 0, 255);

@@ -1,0 +1,125 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// Builds the right operand of an int8 convolution, im2col(image) as a k x n matrix (k = C kh kw taps, n = OH OW
+/// pixels), directly in <see cref="GemmS8U8"/>'s packed layout. Taps outside the image read the activation zero point,
+/// the code of real 0 (gemmlowp), so padding contributes nothing once the zero-point correction is applied.
+/// <para>
+/// Direct path (stride 1, OW a multiple of 16): the image is copied once into a zero-point-bordered buffer
+/// [C, H + 2ph, W + 2pw]; then a panel of 16 pixels lies inside one output row, and tap (c, ki, kj) of those pixels
+/// is 16 consecutive bytes of the bordered image at a fixed offset, so each depth pair of the panel is two loads and
+/// one byte interleave, with no im2col matrix in between. Other geometries build the im2col matrix and pack it.
+/// </para>
+/// </summary>
+public static unsafe class ConvPackQ8
+{
+    /// <summary>Whether <see cref="Pack"/> takes the direct path for this geometry.</summary>
+    public static bool CanPackDirect(in ConvGeometry g) =>
+        g.StrideHeight == 1 && g.StrideWidth == 1 && g.OutWidth % GemmS8U8.PanelWidth == 0;
+
+    /// <summary>Bytes of scratch <see cref="Pack"/> needs: the bordered image (direct) or the im2col matrix.</summary>
+    public static int ScratchLength(in ConvGeometry g) => CanPackDirect(g)
+        ? g.Channels * (g.Height + 2 * g.PadHeight) * (g.Width + 2 * g.PadWidth)
+        : g.ColumnRows * g.ColumnCols;
+
+    /// <summary>Bytes of the packed operand: <see cref="GemmS8U8.PackedActivationsLength"/> of k = C kh kw, n = OH OW.</summary>
+    public static int PackedLength(in ConvGeometry g) => GemmS8U8.PackedActivationsLength(g.ColumnRows, g.ColumnCols);
+
+    /// <summary>packed = pack(im2col(image[C, H, W]) padded with <paramref name="zeroPoint"/>).</summary>
+    public static void Pack(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> scratch, Span<byte> packed)
+    {
+        g.Validate("int8 convolution");
+        if (image.Length < g.InputSize || scratch.Length < ScratchLength(g) || packed.Length < PackedLength(g))
+        {
+            throw new ArgumentException(
+                $"int8 convolution packing: image {image.Length}, scratch {scratch.Length}, packed {packed.Length} do not fit {g}.");
+        }
+        if (CanPackDirect(g))
+        {
+            PackDirect(image, g, zeroPoint, scratch, packed);
+        }
+        else
+        {
+            PackViaIm2Col(image, g, zeroPoint, scratch, packed);
+        }
+    }
+
+    /// <summary>The reference path, and the path for strides and widths the direct one does not take.</summary>
+    public static void PackViaIm2Col(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> col, Span<byte> packed)
+    {
+        int k = g.ColumnRows, n = g.ColumnCols;
+        Im2ColF32.Im2Col(image, g, col[..(k * n)], zeroPoint);
+        GemmS8U8.PackActivations(k, n, col, n, packed);
+    }
+
+    private static void PackDirect(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> bordered, Span<byte> packed)
+    {
+        int paddedH = g.Height + 2 * g.PadHeight, paddedW = g.Width + 2 * g.PadWidth;
+        int plane = paddedH * paddedW;
+        // bordered[C, H + 2ph, W + 2pw]: the image in the middle, the zero point around it.
+        bordered = bordered[..(g.Channels * plane)];
+        bordered.Fill(zeroPoint);
+        for (int c = 0; c < g.Channels; c++)
+        {
+            for (int h = 0; h < g.Height; h++)
+            {
+                image.Slice((c * g.Height + h) * g.Width, g.Width)
+                    .CopyTo(bordered.Slice(c * plane + (h + g.PadHeight) * paddedW + g.PadWidth, g.Width));
+            }
+        }
+
+        int k = g.ColumnRows, pairs = GemmS8U8.DepthPairs(k), taps = g.KernelHeight * g.KernelWidth;
+        int outH = g.OutHeight, outW = g.OutWidth, width = GemmS8U8.PanelWidth;
+        // Tap p = (c, ki, kj) in im2col row order reads the bordered image at offsets[p] from the pixel's own position.
+        Span<int> offsets = k <= 1024 ? stackalloc int[k] : new int[k];
+        for (int p = 0; p < k; p++)
+        {
+            offsets[p] = p / taps * plane + p % taps / g.KernelWidth * paddedW + p % g.KernelWidth;
+        }
+        fixed (byte* source = bordered, destination = packed)
+        fixed (int* offset = offsets)
+        {
+            byte* dst = destination;
+            for (int oh = 0; oh < outH; oh++)
+            {
+                for (int ow0 = 0; ow0 < outW; ow0 += width)
+                {
+                    byte* pixel = source + oh * paddedW + ow0;
+                    for (int q = 0; q < k / 2; q++, dst += 2 * width)
+                    {
+                        Interleave(pixel + offset[2 * q], pixel + offset[2 * q + 1], dst);
+                    }
+                    if (k % 2 == 1)
+                    {
+                        // The odd last tap pairs with zeros (the packed weights hold 0 there too).
+                        Interleave(pixel + offset[k - 1], null, dst);
+                        dst += 2 * width;
+                    }
+                }
+            }
+        }
+    }
+
+    // 16 bytes of tap p and 16 of tap p + 1 (or zeros) -> 32 bytes, pixel-interleaved: the packed layout of GemmS8U8.
+    private static void Interleave(byte* tap0, byte* tap1, byte* dst)
+    {
+        if (Sse2.IsSupported)
+        {
+            Vector128<byte> v0 = Sse2.LoadVector128(tap0);
+            Vector128<byte> v1 = tap1 == null ? Vector128<byte>.Zero : Sse2.LoadVector128(tap1);
+            Sse2.Store(dst, Sse2.UnpackLow(v0, v1));
+            Sse2.Store(dst + GemmS8U8.PanelWidth, Sse2.UnpackHigh(v0, v1));
+            return;
+        }
+        for (int t = 0; t < GemmS8U8.PanelWidth; t++)
+        {
+            int o = t < 8 ? 2 * t : GemmS8U8.PanelWidth + 2 * (t - 8);
+            dst[o] = tap0[t];
+            dst[o + 1] = tap1 == null ? (byte)0 : tap1[t];
+        }
+    }
+
+}
