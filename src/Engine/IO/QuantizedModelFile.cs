@@ -1,0 +1,297 @@
+using System.Globalization;
+using System.Text;
+using Engine.Quantization;
+
+namespace Engine.IO;
+
+/// <summary>
+/// Int8 model files (DESIGN.md, "Model files"): safetensors with, for each weighted layer L,
+/// <code>
+///   L.weight I8 [out, in(, kh, kw)]     L.weight_scale F32 [out] or [1]     L.weight_zero_point I32 (same shape)
+///   L.bias I32 [out]                    (real bias = bias input_scale weight_scale[c])
+///   L.input_scale F32 [1]   L.input_zero_point I32 [1]     the activation entering L
+///   L.output_scale F32 [1]  L.output_zero_point I32 [1]    the activation leaving L (after a fused ReLU)
+/// </code>
+/// plus <c>input.scale</c> F32 [1] and <c>input.zero_point</c> I32 [1], the quantization of the network input, and
+/// <c>__metadata__</c>: format = engine.int8, input_mean, input_std, input_shape, activation_dtype = uint8,
+/// rounding = half_away_from_zero, logits (int32_accumulator or dequantized_output) and architecture
+/// ("conv1=conv2d(3,1,1,relu);pool=avgpool2d(4,4);flatten=flatten;fc1=linear(relu);fc2=linear": fused ReLUs are
+/// part of their layer). Pooling, flatten and unfused ReLU layers keep the scale and zero point of their input.
+/// Loading rebuilds exactly the same integer network: every derived quantity (packed weights, row sums, fixed-point
+/// multipliers) is recomputed from these tensors by the same code, so outputs match bit for bit.
+/// </summary>
+public static class QuantizedModelFile
+{
+    /// <summary>The <c>format</c> metadata value of int8 model files.</summary>
+    public const string Int8Format = "engine.int8";
+
+    /// <summary>The rounding rule this engine uses everywhere (metadata <c>rounding</c>).</summary>
+    public const string Rounding = "half_away_from_zero";
+
+    /// <summary>Writes <paramref name="network"/> to <paramref name="path"/> atomically.</summary>
+    public static void Save(QuantizedNetwork network, string path, IReadOnlyDictionary<string, string>? extraMetadata = null) =>
+        ToFile(network, extraMetadata).Write(path);
+
+    /// <summary>The bytes <see cref="Save"/> would write (for sizes and tests).</summary>
+    public static byte[] ToBytes(QuantizedNetwork network) => ToFile(network, null).ToBytes();
+
+    /// <summary>Reads an int8 model; a float file or a damaged one gives an <see cref="InvalidDataException"/> naming the file and tensor.</summary>
+    public static QuantizedNetwork Load(string path) => FromFile(SafeTensorsFile.Read(path), Path.GetFileName(path));
+
+    /// <summary>Reads an int8 model from bytes; <paramref name="name"/> appears in error messages.</summary>
+    public static QuantizedNetwork Load(ReadOnlySpan<byte> bytes, string name) => FromFile(SafeTensorsFile.Read(bytes, name), name);
+
+    /// <summary>The <c>format</c> metadata of a model file (engine.float, engine.int8, ...), or null when it has none.</summary>
+    public static string? ReadFormat(string path) =>
+        SafeTensorsFile.Read(path).Metadata.TryGetValue("format", out string? format) ? format : null;
+
+    private static SafeTensorsFile ToFile(QuantizedNetwork network, IReadOnlyDictionary<string, string>? extraMetadata)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["format"] = Int8Format,
+            ["input_mean"] = network.InputMean.ToString("R", CultureInfo.InvariantCulture),
+            ["input_std"] = network.InputStd.ToString("R", CultureInfo.InvariantCulture),
+            ["input_shape"] = string.Join(",", network.InputShape),
+            ["activation_dtype"] = "uint8",
+            ["rounding"] = Rounding,
+            ["logits"] = network.Logits == LogitsMode.Int32Accumulator ? "int32_accumulator" : "dequantized_output",
+            ["architecture"] = DescribeArchitecture(network),
+        };
+        foreach ((string key, string value) in extraMetadata ?? new Dictionary<string, string>())
+        {
+            metadata.TryAdd(key, value);
+        }
+        var tensors = new List<SafeTensor>
+        {
+            SafeTensor.FromFloats("input.scale", [1], [network.Input.Scale]),
+            SafeTensor.FromInt32s("input.zero_point", [1], [network.Input.ZeroPoint]),
+        };
+        foreach (QuantizedLayer layer in network.Layers)
+        {
+            if (layer is not QuantizedWeightedLayer w)
+            {
+                continue;
+            }
+            string l = layer.Name;
+            tensors.Add(SafeTensor.FromSBytes($"{l}.weight", w.WeightShape, w.Weights));
+            tensors.Add(SafeTensor.FromFloats($"{l}.weight_scale", [w.WeightScales.Length], w.WeightScales));
+            tensors.Add(SafeTensor.FromInt32s($"{l}.weight_zero_point", [w.WeightZeroPoints.Length], w.WeightZeroPoints));
+            tensors.Add(SafeTensor.FromInt32s($"{l}.bias", [w.Bias.Length], w.Bias));
+            tensors.Add(SafeTensor.FromFloats($"{l}.input_scale", [1], [w.Input.Scale]));
+            tensors.Add(SafeTensor.FromInt32s($"{l}.input_zero_point", [1], [w.Input.ZeroPoint]));
+            tensors.Add(SafeTensor.FromFloats($"{l}.output_scale", [1], [w.Output.Scale]));
+            tensors.Add(SafeTensor.FromInt32s($"{l}.output_zero_point", [1], [w.Output.ZeroPoint]));
+        }
+        return new SafeTensorsFile(tensors, metadata);
+    }
+
+    /// <summary>The layer sequence, with fused ReLUs marked on their layer.</summary>
+    public static string DescribeArchitecture(QuantizedNetwork network)
+    {
+        var text = new StringBuilder();
+        foreach (QuantizedLayer layer in network.Layers)
+        {
+            text.Append(text.Length > 0 ? ";" : "").Append(layer.Name).Append('=').Append(layer switch
+            {
+                QuantizedConv2d c => $"conv2d({c.KernelSize},{c.Stride},{c.Padding}{(c.FusedRelu ? ",relu" : "")})",
+                QuantizedLinear l => l.FusedRelu ? "linear(relu)" : "linear",
+                QuantizedAvgPool2d p => $"avgpool2d({p.KernelSize},{p.Stride})",
+                QuantizedFlatten => "flatten",
+                QuantizedReLU => "relu",
+                _ => throw new NotSupportedException($"layer '{layer.Name}' ({layer}) cannot be saved."),
+            });
+        }
+        return text.ToString();
+    }
+
+    private static QuantizedNetwork FromFile(SafeTensorsFile file, string name)
+    {
+        string format = Meta(file, name, "format");
+        if (format != Int8Format)
+        {
+            throw new InvalidDataException(format == ModelFile.FloatFormat
+                ? $"{name}: this is a float model ({format}), not an int8 model ({Int8Format}); quantize it first with `engine quantize`."
+                : $"{name}: format '{format}' is not an int8 model ({Int8Format}).");
+        }
+        string activation = Meta(file, name, "activation_dtype");
+        if (activation != "uint8")
+        {
+            throw new InvalidDataException($"{name}: activation_dtype '{activation}' is not supported (this engine runs uint8 activations).");
+        }
+        string rounding = Meta(file, name, "rounding");
+        if (rounding != Rounding)
+        {
+            throw new InvalidDataException($"{name}: rounding '{rounding}' is not supported (this engine rounds {Rounding}).");
+        }
+        LogitsMode logits = Meta(file, name, "logits") switch
+        {
+            "int32_accumulator" => LogitsMode.Int32Accumulator,
+            "dequantized_output" => LogitsMode.DequantizedOutput,
+            string other => throw new InvalidDataException($"{name}: logits '{other}' is neither int32_accumulator nor dequantized_output."),
+        };
+        float mean = MetaFloat(file, name, "input_mean"), std = MetaFloat(file, name, "input_std");
+        if (!(std > 0f) || !float.IsFinite(mean) || !float.IsFinite(std))
+        {
+            throw new InvalidDataException($"{name}: input_std must be finite and > 0 and input_mean finite, got {mean} and {std}.");
+        }
+        int[] inputShape = ParseInts(Meta(file, name, "input_shape"), name, "input_shape");
+        if (inputShape.Length == 0 || inputShape.Any(d => d <= 0 || d > 1 << 16))
+        {
+            throw new InvalidDataException($"{name}: input_shape '{string.Join(",", inputShape)}' is not a list of positive sizes.");
+        }
+
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        QuantParams input = Activation(file, name, "input.scale", "input.zero_point", used);
+        QuantParams current = input;
+        var layers = new List<QuantizedLayer>();
+        foreach (string entry in Meta(file, name, "architecture").Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = entry.IndexOf('=');
+            int open = entry.IndexOf('(');
+            if (eq <= 0 || (open >= 0 && !entry.EndsWith(')')))
+            {
+                throw new InvalidDataException($"{name}: architecture entry '{entry}' is not 'name=kind(arguments)'.");
+            }
+            string layerName = entry[..eq];
+            string type = open < 0 ? entry[(eq + 1)..] : entry[(eq + 1)..open];
+            string[] args = open < 0 ? [] : entry[(open + 1)..^1].Split(',', StringSplitOptions.RemoveEmptyEntries);
+            bool relu = args.Length > 0 && args[^1] == "relu";
+            int[] numbers = ParseInts(string.Join(",", relu ? args[..^1] : args), name, entry);
+            try
+            {
+                QuantizedLayer layer = type switch
+                {
+                    "conv2d" when numbers.Length == 3 => Weighted(file, name, layerName, current, used,
+                        (i, o, w, shape, s, z, b) => new QuantizedConv2d(layerName, i, o, w, shape, s, z, b, relu, numbers[1], numbers[2]), 4),
+                    "linear" when numbers.Length == 0 => Weighted(file, name, layerName, current, used,
+                        (i, o, w, shape, s, z, b) => new QuantizedLinear(layerName, i, o, w, shape, s, z, b, relu), 2),
+                    "avgpool2d" when numbers.Length == 2 && !relu => new QuantizedAvgPool2d(layerName, current, numbers[0], numbers[1]),
+                    "flatten" when numbers.Length == 0 && !relu => new QuantizedFlatten(layerName, current),
+                    "relu" when numbers.Length == 0 && !relu => new QuantizedReLU(layerName, current),
+                    _ => throw new InvalidDataException($"{name}: architecture entry '{entry}' is not a known int8 layer."),
+                };
+                if (layer is QuantizedConv2d conv && (conv.KernelSize != numbers[0]))
+                {
+                    throw new InvalidDataException($"{name}: tensor '{layerName}.weight' has a {conv.KernelSize}x{conv.KernelSize} kernel, the architecture says {numbers[0]}.");
+                }
+                layers.Add(layer);
+                current = layer.Output;
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException($"{name}: layer '{layerName}': {e.Message}", e);
+            }
+        }
+        string? unexpected = file.Tensors.Select(t => t.Name).FirstOrDefault(n => !used.Contains(n));
+        if (unexpected is not null)
+        {
+            throw new InvalidDataException($"{name}: unexpected tensor '{unexpected}' (not part of the network the architecture describes).");
+        }
+        try
+        {
+            return new QuantizedNetwork(layers, input, inputShape, mean, std, logits);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{name}: the layers do not fit together: {e.Message}", e);
+        }
+    }
+
+    private delegate QuantizedWeightedLayer WeightedFactory(QuantParams input, QuantParams output, sbyte[] weights, int[] shape,
+        float[] scales, int[] zeroPoints, int[] bias);
+
+    private static QuantizedWeightedLayer Weighted(SafeTensorsFile file, string name, string layer, QuantParams current,
+        HashSet<string> used, WeightedFactory create, int rank)
+    {
+        SafeTensor weight = Tensor(file, name, $"{layer}.weight", SafeTensorDType.I8, used);
+        if (weight.Shape.Length != rank || weight.Shape.Any(d => d <= 0))
+        {
+            throw new InvalidDataException($"{name}: tensor '{layer}.weight' has shape [{string.Join(", ", weight.Shape)}], expected {rank} positive dimensions.");
+        }
+        int outFeatures = weight.Shape[0];
+        float[] scales = Vector(file, name, $"{layer}.weight_scale", SafeTensorDType.F32, outFeatures, used).ToFloats();
+        int[] zeroPoints = Vector(file, name, $"{layer}.weight_zero_point", SafeTensorDType.I32, scales.Length, used).ToInt32s();
+        int[] bias = Vector(file, name, $"{layer}.bias", SafeTensorDType.I32, outFeatures, used).ToInt32s();
+        if (bias.Length != outFeatures)
+        {
+            throw new InvalidDataException($"{name}: tensor '{layer}.bias' has {bias.Length} values for {outFeatures} outputs.");
+        }
+        QuantParams input = Activation(file, name, $"{layer}.input_scale", $"{layer}.input_zero_point", used);
+        if (input.Scale != current.Scale || input.ZeroPoint != current.ZeroPoint)
+        {
+            throw new InvalidDataException(
+                $"{name}: tensor '{layer}.input_scale' / '{layer}.input_zero_point' ({input.Scale}, {input.ZeroPoint}) disagree with the activation the previous layer produces ({current.Scale}, {current.ZeroPoint}).");
+        }
+        QuantParams output = Activation(file, name, $"{layer}.output_scale", $"{layer}.output_zero_point", used);
+        return create(input, output, weight.ToSBytes(), weight.Shape, scales, zeroPoints, bias);
+    }
+
+    private static QuantParams Activation(SafeTensorsFile file, string name, string scaleName, string zeroPointName, HashSet<string> used)
+    {
+        float scale = Vector(file, name, scaleName, SafeTensorDType.F32, 1, used).ToFloats()[0];
+        int zeroPoint = Vector(file, name, zeroPointName, SafeTensorDType.I32, 1, used).ToInt32s()[0];
+        if (!(scale > 0f) || !float.IsFinite(scale))
+        {
+            throw new InvalidDataException($"{name}: tensor '{scaleName}' is {scale}; a scale must be finite and > 0.");
+        }
+        if (zeroPoint < 0 || zeroPoint > 255)
+        {
+            throw new InvalidDataException($"{name}: tensor '{zeroPointName}' is {zeroPoint}, outside uint8 [0, 255].");
+        }
+        return new QuantParams(scale, zeroPoint, 0, 255);
+    }
+
+    // A rank-1 tensor of `length` values, or of 1 value (per-tensor parameters).
+    private static SafeTensor Vector(SafeTensorsFile file, string name, string tensorName, SafeTensorDType dtype, int length, HashSet<string> used)
+    {
+        SafeTensor t = Tensor(file, name, tensorName, dtype, used);
+        if (t.Shape.Length != 1 || (t.Shape[0] != length && t.Shape[0] != 1))
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensorName}' has shape [{string.Join(", ", t.Shape)}], expected [{length}]{(length != 1 ? " or [1]" : "")}.");
+        }
+        return t;
+    }
+
+    private static SafeTensor Tensor(SafeTensorsFile file, string name, string tensorName, SafeTensorDType dtype, HashSet<string> used)
+    {
+        if (!file.TryGet(tensorName, out SafeTensor tensor))
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensorName}' is missing.");
+        }
+        if (tensor.DType != dtype)
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensorName}' is {tensor.DType}, expected {dtype}.");
+        }
+        if (!used.Add(tensorName))
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensorName}' is used by two layers (duplicate layer name).");
+        }
+        return tensor;
+    }
+
+    private static string Meta(SafeTensorsFile file, string name, string key) =>
+        file.Metadata.TryGetValue(key, out string? value) ? value : throw new InvalidDataException($"{name}: metadata '{key}' is missing.");
+
+    private static float MetaFloat(SafeTensorsFile file, string name, string key)
+    {
+        string text = Meta(file, name, key);
+        return float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float value)
+            ? value
+            : throw new InvalidDataException($"{name}: metadata '{key}' = '{text}' is not a number.");
+    }
+
+    private static int[] ParseInts(string text, string name, string what)
+    {
+        string[] parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        int[] values = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out values[i]))
+            {
+                throw new InvalidDataException($"{name}: '{what}' has '{parts[i]}', which is not an integer.");
+            }
+        }
+        return values;
+    }
+}

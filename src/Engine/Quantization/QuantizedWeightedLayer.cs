@@ -1,0 +1,198 @@
+using Engine.Kernels;
+
+namespace Engine.Quantization;
+
+/// <summary>
+/// What a quantized convolution and a quantized linear layer share: int8 weight codes with per-output-channel (or
+/// per-tensor) scales and zero points, an int32 bias, and the integer output stage. For output channel c, with
+/// x the input codes (zero point zx, scale sx), w the weight codes (zero point zw[c], scale sw[c]) and depth k:
+/// <code>
+///   real y[c, j] = sx sw[c] ( sum_p (w[c, p] - zw[c]) (x[p, j] - zx) + bias[c] )
+///                = sx sw[c] ( acc[c, j] - zx rowsum(w)[c] - zw[c] colsum(x)[j] + k zw[c] zx + bias[c] )
+///   y code       = clamp( zy + round( (sx sw[c] / sy) (acc[c, j] + addend[c] - zw[c] colsum(x)[j]) ), low, 255 )
+/// </code>
+/// with acc = w x from the exact int8 GEMM, addend[c] = bias[c] - zx rowsum(w)[c] + k zw[c] zx folded once here, and the
+/// rescaling sx sw[c] / sy applied as a fixed-point multiplier (<see cref="FixedPoint"/>). low = zy when a ReLU is fused
+/// (real 0 is the code zy), else 0 (gemmlowp doc/quantization.md; TFLite's int8 specification).
+/// </summary>
+public abstract class QuantizedWeightedLayer : QuantizedLayer
+{
+    private readonly int[] _packedWeights;
+    private readonly int[] _addends, _mantissas, _shifts;
+    private readonly float[] _logitScales;
+    private readonly bool _hasWeightZeroPoints;
+
+    /// <summary>Builds the layer's integer output stage from its codes and parameters; rejects values that could overflow int32.</summary>
+    protected QuantizedWeightedLayer(string name, QuantParams input, QuantParams output, sbyte[] weights, int[] weightShape,
+        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu)
+        : base(name, input, output)
+    {
+        OutFeatures = weightShape[0];
+        Depth = weights.Length / Math.Max(OutFeatures, 1);
+        if (OutFeatures <= 0 || Depth <= 0 || OutFeatures * Depth != weights.Length)
+        {
+            throw new ArgumentException($"{name}: {weights.Length} weight codes do not fit shape [{string.Join(", ", weightShape)}].");
+        }
+        if ((weightScales.Length != OutFeatures && weightScales.Length != 1) || weightZeroPoints.Length != weightScales.Length)
+        {
+            throw new ArgumentException(
+                $"{name}: {weightScales.Length} weight scales and {weightZeroPoints.Length} zero points; expected {OutFeatures} (per channel) or 1 (per tensor) of each.");
+        }
+        if (bias.Length != OutFeatures)
+        {
+            throw new ArgumentException($"{name}: {bias.Length} bias values for {OutFeatures} outputs.");
+        }
+        foreach (float s in weightScales)
+        {
+            if (!(s > 0f) || !float.IsFinite(s))
+            {
+                throw new ArgumentException($"{name}: weight scale {s} must be finite and > 0.");
+            }
+        }
+        foreach (int z in weightZeroPoints)
+        {
+            if (z < sbyte.MinValue || z > sbyte.MaxValue)
+            {
+                throw new ArgumentException($"{name}: weight zero point {z} is outside int8.");
+            }
+        }
+        CheckActivation(name, "input", input);
+        CheckActivation(name, "output", output);
+
+        Weights = weights;
+        WeightShape = weightShape;
+        WeightScales = weightScales;
+        WeightZeroPoints = weightZeroPoints;
+        Bias = bias;
+        FusedRelu = fusedRelu;
+        _hasWeightZeroPoints = weightZeroPoints.Any(z => z != 0);
+
+        _packedWeights = new int[GemmS8U8.PackedWeightsLength(OutFeatures, Depth)];
+        GemmS8U8.PackWeights(OutFeatures, Depth, weights, Depth, _packedWeights);
+        _addends = new int[OutFeatures];
+        _mantissas = new int[OutFeatures];
+        _shifts = new int[OutFeatures];
+        _logitScales = new float[OutFeatures];
+        // |acc| <= k 128 255 and |zw colsum| <= 128 k 255: with the addend, every intermediate must stay inside int32.
+        long accumulatorBound = (long)Depth * 128 * 255 * 2;
+        for (int c = 0; c < OutFeatures; c++)
+        {
+            float weightScale = WeightScale(c);
+            int weightZeroPoint = WeightZeroPoint(c);
+            long rowSum = 0;
+            foreach (sbyte w in weights.AsSpan(c * Depth, Depth))
+            {
+                rowSum += w;
+            }
+            long addend = bias[c] - (long)input.ZeroPoint * rowSum + (long)Depth * weightZeroPoint * input.ZeroPoint;
+            if (Math.Abs(addend) + accumulatorBound > int.MaxValue)
+            {
+                throw new ArgumentException($"{name}: output {c} could overflow int32 (bias {bias[c]}, depth {Depth}).");
+            }
+            _addends[c] = (int)addend;
+            double multiplier = (double)input.Scale * weightScale / output.Scale;
+            if (!(multiplier > 0) || !double.IsFinite(multiplier) || multiplier >= 1L << 31)
+            {
+                throw new ArgumentException($"{name}: requantization multiplier {multiplier} for output {c} is out of range.");
+            }
+            (_mantissas[c], _shifts[c]) = FixedPoint.QuantizeMultiplier(multiplier);
+            _logitScales[c] = input.Scale * weightScale;
+        }
+    }
+
+    /// <summary>Output channels (rows of the GEMM).</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>Weights per output channel: in_features, or in_channels kh kw.</summary>
+    public int Depth { get; }
+
+    /// <summary>int8 weight codes in the float weight's layout.</summary>
+    public sbyte[] Weights { get; }
+
+    /// <summary>The float weight's shape: [out, in] or [out, in, kh, kw].</summary>
+    public int[] WeightShape { get; }
+
+    /// <summary>Weight scales: one per output channel, or one for the tensor.</summary>
+    public float[] WeightScales { get; }
+
+    /// <summary>Weight zero points, shaped as <see cref="WeightScales"/> (all 0 when symmetric).</summary>
+    public int[] WeightZeroPoints { get; }
+
+    /// <summary>int32 bias; real bias[c] = Bias[c] input_scale weight_scale[c].</summary>
+    public int[] Bias { get; }
+
+    /// <summary>Whether a following ReLU is fused by clamping at the output zero point.</summary>
+    public bool FusedRelu { get; }
+
+    /// <summary>Whether the weights are quantized per output channel.</summary>
+    public bool PerChannel => WeightScales.Length == OutFeatures && OutFeatures > 1;
+
+    /// <summary>The scale of output channel <paramref name="c"/>'s weights.</summary>
+    public float WeightScale(int c) => WeightScales.Length == 1 ? WeightScales[0] : WeightScales[c];
+
+    /// <summary>The zero point of output channel <paramref name="c"/>'s weights.</summary>
+    public int WeightZeroPoint(int c) => WeightZeroPoints.Length == 1 ? WeightZeroPoints[0] : WeightZeroPoints[c];
+
+    /// <summary>Dequantized weights: sw[c] (w - zw[c]).</summary>
+    public float[] DequantizedWeights()
+    {
+        float[] real = new float[Weights.Length];
+        for (int c = 0; c < OutFeatures; c++)
+        {
+            for (int p = 0; p < Depth; p++)
+            {
+                real[c * Depth + p] = WeightScale(c) * (Weights[c * Depth + p] - WeightZeroPoint(c));
+            }
+        }
+        return real;
+    }
+
+    /// <summary>
+    /// acc[OutFeatures, n] = W B for a packed right operand of n columns, with the weight zero-point correction
+    /// -zw[c] colsum(B)[j] applied (the addend is not).
+    /// </summary>
+    protected Span<int> Accumulate(ReadOnlySpan<byte> packed, int n, QuantizedWorkspace workspace)
+    {
+        Span<int> accumulators = workspace.Accumulators(OutFeatures * n);
+        GemmS8U8.MultiplyPacked(OutFeatures, n, Depth, _packedWeights, packed, accumulators, n, GemmS8U8.Best);
+        if (_hasWeightZeroPoints)
+        {
+            Span<int> columnSums = workspace.ColumnSums(n);
+            GemmS8U8.PackedColumnSums(Depth, n, packed, columnSums);
+            for (int c = 0; c < OutFeatures; c++)
+            {
+                int zw = WeightZeroPoint(c);
+                Span<int> row = accumulators.Slice(c * n, n);
+                for (int j = 0; j < n; j++)
+                {
+                    row[j] -= zw * columnSums[j];
+                }
+            }
+        }
+        return accumulators;
+    }
+
+    /// <summary>Output codes of channel <paramref name="c"/> from its accumulators (the integer output stage).</summary>
+    protected void Requantize(int c, ReadOnlySpan<int> accumulators, Span<byte> output)
+    {
+        int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
+        RequantizeS32.Row(accumulators, _addends[c], _mantissas[c], _shifts[c], Output.ZeroPoint, low, byte.MaxValue, output);
+    }
+
+    /// <summary>Real outputs of channel <paramref name="c"/> straight from the accumulators: sx sw[c] (acc + addend).</summary>
+    protected float Dequantize(int c, int accumulator) => _logitScales[c] * (float)((long)accumulator + _addends[c]);
+
+    /// <summary>
+    /// Runs the layer on <paramref name="samples"/> samples and writes real outputs taken from the int32 accumulators
+    /// (the <c>int32_accumulator</c> logits of the last layer), in the layer's output layout.
+    /// </summary>
+    public abstract void ForwardAccumulators(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output, QuantizedWorkspace workspace);
+
+    private static void CheckActivation(string name, string which, QuantParams p)
+    {
+        if (!(p.Scale > 0f) || !float.IsFinite(p.Scale) || p.ZeroPoint < 0 || p.ZeroPoint > 255)
+        {
+            throw new ArgumentException($"{name}: {which} scale {p.Scale} and zero point {p.ZeroPoint} are not a valid uint8 quantization.");
+        }
+    }
+}

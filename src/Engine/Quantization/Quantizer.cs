@@ -1,0 +1,185 @@
+using Engine.Layers;
+using Engine.Training;
+
+namespace Engine.Quantization;
+
+/// <summary>How a float network is turned into a <see cref="QuantizedNetwork"/>.</summary>
+public sealed record QuantizationOptions
+{
+    /// <summary>Symmetric int8 weights with one scale per output channel (default), or one asymmetric scale and zero point per tensor.</summary>
+    public bool PerChannel { get; init; } = true;
+
+    /// <summary>How activation ranges are chosen from the calibration data.</summary>
+    public ObserverKind Observer { get; init; } = ObserverKind.MinMax;
+
+    /// <summary>How the logits are read off the last layer.</summary>
+    public LogitsMode Logits { get; init; } = LogitsMode.Int32Accumulator;
+
+    /// <summary>Calibration images per forward pass.</summary>
+    public int CalibrationBatchSize { get; init; } = 100;
+}
+
+/// <summary>
+/// Post-training quantization (TFLite's int8 scheme, gemmlowp's arithmetic): run the float network over calibration
+/// images while observers record the range of the network input and of every weighted layer's output (after the ReLU
+/// that will be fused into it), then quantize
+/// <list type="bullet">
+/// <item>activations: uint8, asymmetric per tensor, from the observed range (real 0 exact, <see cref="QuantParams.Asymmetric"/>);</item>
+/// <item>weights: int8 symmetric per output channel in [-127, 127], sw[c] = max |w[c]| / 127 (or asymmetric per tensor);</item>
+/// <item>bias: int32 with scale sx sw[c] and zero point 0, so it adds straight into the accumulators.</item>
+/// </list>
+/// Pooling, flatten and a ReLU that follows no weighted layer keep their input's scale and zero point.
+/// </summary>
+public static class Quantizer
+{
+    /// <summary>Quantizes <paramref name="network"/> with ranges observed on the first <paramref name="calibrationSamples"/> samples of <paramref name="calibration"/>.</summary>
+    public static QuantizedNetwork Quantize(Sequential network, IBatchSource calibration, int calibrationSamples,
+        float inputMean, float inputStd, QuantizationOptions? options = null)
+    {
+        options ??= new QuantizationOptions();
+        ActivationObserver[] observers = Calibrate(network, calibration, calibrationSamples, options);
+        QuantParams input = ToActivation(observers[0]);
+        var layers = new List<QuantizedLayer>();
+        QuantParams current = input;
+        int observer = 1;
+        var floatLayers = network.Layers;
+        for (int i = 0; i < floatLayers.Count; i++)
+        {
+            (string name, Layer layer) = floatLayers[i];
+            bool fusedRelu = i + 1 < floatLayers.Count && floatLayers[i + 1].Layer is ReLU;
+            switch (layer)
+            {
+                case Conv2d conv:
+                {
+                    QuantParams output = ToActivation(observers[observer++]);
+                    var w = QuantizeWeights(conv.Weight.Value.Data, conv.OutChannels, options.PerChannel);
+                    int[] bias = QuantizeBias(conv.Bias.Value.Data, current, w.Scales);
+                    layers.Add(new QuantizedConv2d(name, current, output, w.Codes, conv.Weight.Value.Shape.ToArray(), w.Scales, w.ZeroPoints,
+                        bias, fusedRelu, conv.Stride, conv.Padding));
+                    current = output;
+                    i += fusedRelu ? 1 : 0;
+                    break;
+                }
+                case Linear linear:
+                {
+                    QuantParams output = ToActivation(observers[observer++]);
+                    var w = QuantizeWeights(linear.Weight.Value.Data, linear.OutFeatures, options.PerChannel);
+                    int[] bias = QuantizeBias(linear.Bias.Value.Data, current, w.Scales);
+                    layers.Add(new QuantizedLinear(name, current, output, w.Codes, linear.Weight.Value.Shape.ToArray(), w.Scales, w.ZeroPoints,
+                        bias, fusedRelu));
+                    current = output;
+                    i += fusedRelu ? 1 : 0;
+                    break;
+                }
+                case AvgPool2d pool:
+                    layers.Add(new QuantizedAvgPool2d(name, current, pool.KernelSize, pool.Stride));
+                    break;
+                case Flatten:
+                    layers.Add(new QuantizedFlatten(name, current));
+                    break;
+                case ReLU:
+                    layers.Add(new QuantizedReLU(name, current));
+                    break;
+                default:
+                    throw new NotSupportedException($"layer '{name}' ({layer}) has no int8 version.");
+            }
+        }
+        return new QuantizedNetwork(layers, input, calibration.SampleShape, inputMean, inputStd, options.Logits);
+    }
+
+    /// <summary>
+    /// Observers of the network input (first) and of each weighted layer's output after its fused ReLU (in layer order),
+    /// fed with the float activations of the first <paramref name="samples"/> calibration samples.
+    /// </summary>
+    public static ActivationObserver[] Calibrate(Sequential network, IBatchSource calibration, int samples, QuantizationOptions options)
+    {
+        if (samples <= 0 || samples > calibration.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(samples), samples, $"calibration needs between 1 and {calibration.Count} samples.");
+        }
+        var layers = network.Layers;
+        // observeAfter[i]: the observer fed with layer i's output, or -1.
+        int[] observeAfter = Enumerable.Repeat(-1, layers.Count).ToArray();
+        int count = 1;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            if (layers[i].Layer is Conv2d or Linear)
+            {
+                bool fused = i + 1 < layers.Count && layers[i + 1].Layer is ReLU;
+                observeAfter[fused ? i + 1 : i] = count++;
+            }
+        }
+        var observers = Enumerable.Range(0, count).Select(_ => ActivationObserver.Create(options.Observer)).ToArray();
+        int batchSize = Math.Min(options.CalibrationBatchSize, samples);
+        var inputs = new Tensor([batchSize, .. calibration.SampleShape]);
+        int[] labels = new int[batchSize];
+        for (int b = 0, done = 0; done < samples; b++)
+        {
+            int filled = calibration.FillBatch(0, b, batchSize, inputs.Data, labels);
+            int used = Math.Min(filled, samples - done);
+            if (used <= 0)
+            {
+                break;
+            }
+            inputs.Resize([used, .. calibration.SampleShape]);
+            observers[0].Observe(inputs.Data);
+            Tensor x = inputs;
+            for (int i = 0; i < layers.Count; i++)
+            {
+                x = layers[i].Layer.Forward(x);
+                if (observeAfter[i] >= 0)
+                {
+                    observers[observeAfter[i]].Observe(x.Data);
+                }
+            }
+            inputs.Resize([batchSize, .. calibration.SampleShape]);
+            done += used;
+        }
+        return observers;
+    }
+
+    /// <summary>
+    /// int8 codes of a weight tensor with <paramref name="outChannels"/> rows: symmetric per row (scale max |w| / 127,
+    /// zero point 0) or one asymmetric scale and zero point over [-128, 127] for the whole tensor.
+    /// </summary>
+    public static (sbyte[] Codes, float[] Scales, int[] ZeroPoints) QuantizeWeights(ReadOnlySpan<float> weights, int outChannels, bool perChannel)
+    {
+        int depth = weights.Length / outChannels;
+        sbyte[] codes = new sbyte[weights.Length];
+        if (!perChannel)
+        {
+            QuantParams p = QuantParams.Asymmetric(System.Numerics.Tensors.TensorPrimitives.Min(weights),
+                System.Numerics.Tensors.TensorPrimitives.Max(weights), sbyte.MinValue, sbyte.MaxValue);
+            Kernels.QuantizeF32.ToInt8(weights, p, codes);
+            return (codes, [p.Scale], [p.ZeroPoint]);
+        }
+        float[] scales = new float[outChannels];
+        for (int c = 0; c < outChannels; c++)
+        {
+            ReadOnlySpan<float> row = weights.Slice(c * depth, depth);
+            QuantParams p = QuantParams.Symmetric(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(row) is var m ? MathF.Abs(m) : 0f);
+            Kernels.QuantizeF32.ToInt8(row, p, codes.AsSpan(c * depth, depth));
+            scales[c] = p.Scale;
+        }
+        return (codes, scales, new int[outChannels]);
+    }
+
+    /// <summary>bias[c] / (sx sw[c]) rounded half away from zero, saturated to int32.</summary>
+    public static int[] QuantizeBias(ReadOnlySpan<float> bias, QuantParams input, float[] weightScales)
+    {
+        int[] codes = new int[bias.Length];
+        for (int c = 0; c < bias.Length; c++)
+        {
+            double scale = (double)input.Scale * weightScales[weightScales.Length == 1 ? 0 : c];
+            double q = Math.Round(bias[c] / scale, MidpointRounding.AwayFromZero);
+            codes[c] = (int)Math.Clamp(q, int.MinValue / 2, int.MaxValue / 2);
+        }
+        return codes;
+    }
+
+    private static QuantParams ToActivation(ActivationObserver observer)
+    {
+        (float min, float max) = observer.Range;
+        return QuantParams.Asymmetric(min, max, 0, 255);
+    }
+}
