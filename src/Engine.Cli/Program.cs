@@ -14,6 +14,7 @@ var root = new RootCommand("engine: a pure-managed CNN engine that trains, prune
     TrainCommand.Create(),
     EvalCommand.Create(),
     PruneCommand.Create(),
+    QuantizeCommand.Create(),
 };
 
 ParseResult parse = root.Parse(args);

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Engine.Data;
 using Engine.IO;
 using Engine.Kernels;
+using Engine.Quantization;
 using Engine.Training;
 
 namespace Engine.Cli.Commands;
@@ -26,23 +27,40 @@ internal static class EvalCommand
     private static int Run(string modelPath, string dataDirectory, int threads, bool json)
     {
         WorkPartition.Threads = threads;
-        // LoadFloat refuses any other format with a message naming the file and the format it found.
-        FloatModel loaded = ModelFile.LoadFloat(modelPath);
+        // A float file and an int8 file are told apart by their format metadata; each loader refuses the other format.
+        string format = QuantizedModelFile.ReadFormat(modelPath) ?? ModelFile.FloatFormat;
+        bool int8 = format == QuantizedModelFile.Int8Format;
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
-        var test = BatchIterator.Sequential(testSet, 250, loaded.InputMean, loaded.InputStd);
+        float accuracy;
+        string description;
+        long parameters;
         var clock = Stopwatch.StartNew();
-        float accuracy = Evaluation.Accuracy(loaded.Network, test);
+        if (int8)
+        {
+            QuantizedNetwork network = QuantizedModelFile.Load(modelPath);
+            clock.Restart();
+            accuracy = network.Evaluate(BatchIterator.Sequential(testSet, 250, network.InputMean, network.InputStd)).Accuracy;
+            parameters = network.Layers.OfType<QuantizedWeightedLayer>().Sum(l => (long)l.Weights.Length + l.Bias.Length);
+            description = $"{format}, {parameters} parameters";
+        }
+        else
+        {
+            FloatModel loaded = ModelFile.LoadFloat(modelPath);
+            clock.Restart();
+            accuracy = Evaluation.Accuracy(loaded.Network, BatchIterator.Sequential(testSet, 250, loaded.InputMean, loaded.InputStd));
+            parameters = loaded.Network.ParameterCount;
+            description = $"{ModelFile.FloatFormat}, {parameters} parameters";
+        }
         double seconds = clock.Elapsed.TotalSeconds;
-        ConsoleReport.Line($"{Path.GetFileName(modelPath)} ({ModelFile.FloatFormat}, {loaded.Network.ParameterCount} parameters): " +
-                           $"accuracy {ConsoleReport.Percent(accuracy)} on {testSet.Count} test digits in {seconds:F2} s.");
+        ConsoleReport.Line($"{Path.GetFileName(modelPath)} ({description}): accuracy {ConsoleReport.Percent(accuracy)} on {testSet.Count} test digits in {seconds:F2} s.");
         if (json)
         {
             ConsoleReport.Json(new JsonObject
             {
                 ["accuracy"] = accuracy,
                 ["samples"] = testSet.Count,
-                ["format"] = ModelFile.FloatFormat,
-                ["parameters"] = loaded.Network.ParameterCount,
+                ["format"] = int8 ? QuantizedModelFile.Int8Format : ModelFile.FloatFormat,
+                ["parameters"] = parameters,
                 ["seconds"] = Math.Round(seconds, 3),
             });
         }

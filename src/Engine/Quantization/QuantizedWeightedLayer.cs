@@ -133,6 +133,12 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     /// <summary>The zero point of output channel <paramref name="c"/>'s weights.</summary>
     public int WeightZeroPoint(int c) => WeightZeroPoints.Length == 1 ? WeightZeroPoints[0] : WeightZeroPoints[c];
 
+    /// <summary>The fixed-point multiplier of output channel <paramref name="c"/>: sx sw[c] / sy = mantissa / 2^31 x 2^shift.</summary>
+    public (int Mantissa, int Shift) Multiplier(int c) => (_mantissas[c], _shifts[c]);
+
+    /// <summary>What output channel <paramref name="c"/> adds to every accumulator: bias[c] - zx rowsum(w)[c] + k zw[c] zx.</summary>
+    public int Addend(int c) => _addends[c];
+
     /// <summary>Dequantized weights: sw[c] (w - zw[c]).</summary>
     public float[] DequantizedWeights()
     {

@@ -1,0 +1,83 @@
+namespace Engine.Tests.Cli;
+
+public sealed class QuantizeCliTests : IDisposable
+{
+    private readonly string _dir = CliRunner.TempDirectory();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private (string Data, string Model) TrainSmall()
+    {
+        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 192, test: 64);
+        string model = Path.Combine(_dir, "model.safetensors");
+        var run = CliRunner.Run("train", "--data", data, "--epochs", "1", "--out", model);
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+        return (data, model);
+    }
+
+    [Fact]
+    public void Quantize_writes_an_int8_model_that_eval_reads_with_the_same_accuracy()
+    {
+        (string data, string model) = TrainSmall();
+        string int8 = Path.Combine(_dir, "int8.safetensors");
+        var run = CliRunner.Run("quantize", "--model", model, "--data", data, "--calibration-samples", "96", "--observer", "percentile",
+            "--explain", "fc1", "--out", int8, "--json");
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+        var json = run.LastJson();
+        foreach (string key in new[] { "float_accuracy", "int8_accuracy", "agreement" })
+        {
+            Assert.InRange(json.GetProperty(key).GetSingle(), 0f, 1f);
+        }
+        long floatBytes = json.GetProperty("float_bytes").GetInt64(), int8Bytes = json.GetProperty("int8_bytes").GetInt64();
+        Assert.Equal(new FileInfo(model).Length, floatBytes);
+        Assert.Equal(new FileInfo(int8).Length, int8Bytes);
+        Assert.True(int8Bytes <= 0.27 * floatBytes, $"int8 file {int8Bytes} bytes against float {floatBytes}");
+        Assert.Equal(4, json.GetProperty("layers").GetArrayLength());
+        Assert.Contains("int8 code", run.StdOut);             // the --explain table
+        Assert.Contains("fixed point", run.StdOut);
+
+        var eval = CliRunner.Run("eval", "--model", int8, "--data", data, "--json");
+        Assert.True(eval.ExitCode == 0, eval.StdErr);
+        Assert.Equal("engine.int8", eval.LastJson().GetProperty("format").GetString());
+        Assert.Equal(json.GetProperty("int8_accuracy").GetSingle(), eval.LastJson().GetProperty("accuracy").GetSingle());
+
+        // An int8 file is not a float model: quantizing it again is refused with the file named.
+        var again = CliRunner.Run("quantize", "--model", int8, "--data", data);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("int8.safetensors", again.StdErr);
+    }
+
+    [Fact]
+    public void Bad_quantize_requests_are_refused_with_the_right_exit_code()
+    {
+        (string data, string model) = TrainSmall();
+        var run = CliRunner.Run("quantize", "--model", model, "--data", data, "--observer", "median");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("median", run.StdErr);
+
+        run = CliRunner.Run("quantize", "--model", model, "--data", data, "--per-channel", "--per-tensor");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--per-tensor", run.StdErr);
+
+        run = CliRunner.Run("quantize", "--model", model, "--data", data, "--calibration-samples", "0");
+        Assert.Equal(2, run.ExitCode);
+
+        run = CliRunner.Run("quantize", "--model", model, "--data", data, "--calibration-samples", "100000");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("192", run.StdErr);
+
+        run = CliRunner.Run("quantize", "--model", model, "--data", data, "--explain", "pool");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("conv1, conv2, fc1, fc2", run.StdErr);
+
+        run = CliRunner.Run("quantize", "--model", Path.Combine(_dir, "missing.safetensors"), "--data", data);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("missing.safetensors", run.StdErr);
+
+        string existing = Path.Combine(_dir, "keep.safetensors");
+        File.WriteAllText(existing, "previous");
+        run = CliRunner.Run("quantize", "--model", model, "--data", Path.Combine(_dir, "no-data"), "--out", existing);
+        Assert.Equal(1, run.ExitCode);
+        Assert.Equal("previous", File.ReadAllText(existing));
+    }
+}
