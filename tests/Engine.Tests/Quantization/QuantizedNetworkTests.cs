@@ -2,6 +2,7 @@ using Engine.Data;
 using Engine.IO;
 using Engine.Kernels;
 using Engine.Layers;
+using Engine.Pruning;
 using Engine.Quantization;
 using Engine.Tensors;
 using Engine.Training;
@@ -91,6 +92,26 @@ public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture
         ErrorSummary error = ErrorSummary.Of(int8Logits, floatLogits);
         // Stated bound: the logits stay within 10% of their float range at worst and 2% in RMS.
         Assert.True(error.Max < 0.10 * range && error.Rms < 0.02 * range, $"logit error max {error.Max}, rms {error.Rms}, range {range}");
+    }
+
+    [Fact]
+    public void A_structurally_pruned_network_quantizes_like_any_other()
+    {
+        PruningPlan plan = NeuronImportance.Rank(trained.Network, [1, 32, 32], PruningCriterion.L1, 0.5, ["conv2", "fc1"]);
+        Sequential pruned = StructuredPruner.Apply(trained.Network, plan, [1, 32, 32]);
+        QuantizedNetwork q = Quantizer.Quantize(pruned, trained.Calibration, 500, MnistPreprocessing.DefaultMean, MnistPreprocessing.DefaultStd);
+        Assert.Equal(8, ((QuantizedConv2d)q.Layers[1]).OutFeatures);
+        Assert.Equal(32, ((QuantizedLinear)q.Layers[4]).OutFeatures);
+
+        float[] inputs = trained.TestInputs(100);
+        var x = new Tensor(100, 1, 32, 32);
+        inputs.CopyTo(x.Data);
+        Tensor floatLogits = pruned.Forward(x);
+        float[] int8Logits = new float[1000];
+        q.Predict(inputs, 100, int8Logits);
+        int agree = Enumerable.Range(0, 100).Count(n =>
+            Evaluation.ArgMax(floatLogits.Data.Slice(n * 10, 10)) == Evaluation.ArgMax(int8Logits.AsSpan(n * 10, 10)));
+        Assert.True(agree >= 97, $"pruned network: top-1 agreement {agree}/100");
     }
 
     [Fact]
