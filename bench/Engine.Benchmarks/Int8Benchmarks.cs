@@ -35,7 +35,7 @@ public class Int8VersusFloatBenchmarks
         WorkPartition.Threads = Threads;
         _network = SeedNetwork.Create(seed: 1);
         _input = BenchmarkInputs.Images(Batch);
-        _quantized = Quantizer.Quantize(_network, new TensorBatches(BenchmarkInputs.Images(64)), 64, 0f, 1f);
+        _quantized = Quantizer.Quantize(_network, new InMemoryBatches(BenchmarkInputs.Images(64).Data.ToArray(), [1, 32, 32]), 64, 0f, 1f);
         _logits = new float[Batch * 10];
     }
 
@@ -97,20 +97,5 @@ public class Conv2LayerBenchmarks
     {
         _int8.Forward(_codes, [32, 32, 32], 64, _output, _workspace);
         return _output;
-    }
-}
-
-/// <summary>An in-memory batch source over one tensor (calibration for the benchmarks).</summary>
-internal sealed class TensorBatches(Tensor images) : IBatchSource
-{
-    public int Count => images.Dim(0);
-
-    public int[] SampleShape => images.Shape[1..].ToArray();
-
-    public int FillBatch(int epoch, int batchIndex, int batchSize, Span<float> inputs, Span<int> labels)
-    {
-        int size = images.Length / Count, start = batchIndex * batchSize, count = Math.Min(batchSize, Count - start);
-        images.Data.Slice(start * size, count * size).CopyTo(inputs);
-        return count;
     }
 }

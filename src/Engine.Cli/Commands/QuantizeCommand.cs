@@ -121,8 +121,8 @@ internal static class QuantizeCommand
         }
 
         clock.Restart();
-        float floatAccuracy = Evaluation.Accuracy(loaded.Network, test);
         int[] floatPredictions = Predictions(loaded, test, testSet.Count);
+        float floatAccuracy = testSet.Count == 0 ? float.NaN : (float)floatPredictions.Where((p, i) => p == testSet.Labels[i]).Count() / testSet.Count;
         double floatSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         (float int8Accuracy, int[] int8Predictions) = quantized.Evaluate(test);

@@ -1,6 +1,3 @@
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
-
 namespace Engine.Kernels;
 
 /// <summary>
@@ -90,36 +87,16 @@ public static unsafe class ConvPackQ8
                     byte* pixel = source + oh * paddedW + ow0;
                     for (int q = 0; q < k / 2; q++, dst += 2 * width)
                     {
-                        Interleave(pixel + offset[2 * q], pixel + offset[2 * q + 1], dst);
+                        GemmS8U8.InterleavePair(pixel + offset[2 * q], pixel + offset[2 * q + 1], dst);
                     }
                     if (k % 2 == 1)
                     {
                         // The odd last tap pairs with zeros (the packed weights hold 0 there too).
-                        Interleave(pixel + offset[k - 1], null, dst);
+                        GemmS8U8.InterleavePair(pixel + offset[k - 1], null, dst);
                         dst += 2 * width;
                     }
                 }
             }
         }
     }
-
-    // 16 bytes of tap p and 16 of tap p + 1 (or zeros) -> 32 bytes, pixel-interleaved: the packed layout of GemmS8U8.
-    private static void Interleave(byte* tap0, byte* tap1, byte* dst)
-    {
-        if (Sse2.IsSupported)
-        {
-            Vector128<byte> v0 = Sse2.LoadVector128(tap0);
-            Vector128<byte> v1 = tap1 == null ? Vector128<byte>.Zero : Sse2.LoadVector128(tap1);
-            Sse2.Store(dst, Sse2.UnpackLow(v0, v1));
-            Sse2.Store(dst + GemmS8U8.PanelWidth, Sse2.UnpackHigh(v0, v1));
-            return;
-        }
-        for (int t = 0; t < GemmS8U8.PanelWidth; t++)
-        {
-            int o = t < 8 ? 2 * t : GemmS8U8.PanelWidth + 2 * (t - 8);
-            dst[o] = tap0[t];
-            dst[o + 1] = tap1 == null ? (byte)0 : tap1[t];
-        }
-    }
-
 }

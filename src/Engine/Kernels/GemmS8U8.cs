@@ -122,7 +122,7 @@ public static unsafe class GemmS8U8
             {
                 ReadOnlySpan<byte> sample = x.Slice((j0 + t) * ldx, k);
                 // Within a half of 16 bytes, column t's pair sits at 2t; the second half holds columns 8..15.
-                int offset = t < 8 ? 2 * t : PanelWidth + 2 * (t - 8);
+                int offset = PairOffset(t);
                 for (int q = 0; q < k / 2; q++)
                 {
                     dst[q * 2 * PanelWidth + offset] = sample[2 * q];
@@ -142,24 +142,42 @@ public static unsafe class GemmS8U8
     /// </summary>
     internal static void InterleavePair(ReadOnlySpan<byte> row0, ReadOnlySpan<byte> row1, Span<byte> dst)
     {
-        if (row0.Length == PanelWidth && row1.Length == PanelWidth && Sse2.IsSupported)
+        if (row0.Length == PanelWidth && (row1.IsEmpty || row1.Length == PanelWidth) && dst.Length >= 2 * PanelWidth)
         {
             fixed (byte* p0 = row0, p1 = row1, d = dst)
             {
-                Vector128<byte> v0 = Sse2.LoadVector128(p0), v1 = Sse2.LoadVector128(p1);
-                Sse2.Store(d, Sse2.UnpackLow(v0, v1));
-                Sse2.Store(d + PanelWidth, Sse2.UnpackHigh(v0, v1));
+                InterleavePair(p0, row1.IsEmpty ? null : p1, d);
             }
             return;
         }
         dst[..(2 * PanelWidth)].Clear();
         for (int t = 0; t < row0.Length; t++)
         {
-            int offset = t < 8 ? 2 * t : PanelWidth + 2 * (t - 8);
-            dst[offset] = row0[t];
-            dst[offset + 1] = row1.IsEmpty ? (byte)0 : row1[t];
+            dst[PairOffset(t)] = row0[t];
+            dst[PairOffset(t) + 1] = row1.IsEmpty ? (byte)0 : row1[t];
         }
     }
+
+    /// <summary>16 bytes of depth step p and 16 of step p + 1 (null: zeros) into one packed depth pair of a full panel.</summary>
+    internal static void InterleavePair(byte* row0, byte* row1, byte* dst)
+    {
+        if (Sse2.IsSupported)
+        {
+            Vector128<byte> v0 = Sse2.LoadVector128(row0);
+            Vector128<byte> v1 = row1 == null ? Vector128<byte>.Zero : Sse2.LoadVector128(row1);
+            Sse2.Store(dst, Sse2.UnpackLow(v0, v1));
+            Sse2.Store(dst + PanelWidth, Sse2.UnpackHigh(v0, v1));
+            return;
+        }
+        for (int t = 0; t < PanelWidth; t++)
+        {
+            dst[PairOffset(t)] = row0[t];
+            dst[PairOffset(t) + 1] = row1 == null ? (byte)0 : row1[t];
+        }
+    }
+
+    /// <summary>Where column t's pair starts inside a packed depth pair: 2t in the first half, 16 + 2(t - 8) in the second.</summary>
+    internal static int PairOffset(int t) => t < 8 ? 2 * t : PanelWidth + 2 * (t - 8);
 
     /// <summary>Sum over depth of every column of a packed B (for the za colsum(B) correction of asymmetric weights).</summary>
     public static void PackedColumnSums(int k, int n, ReadOnlySpan<byte> packedB, Span<int> sums)
@@ -168,7 +186,7 @@ public static unsafe class GemmS8U8
         for (int j = 0; j < n; j++)
         {
             int panel = j / PanelWidth, t = j % PanelWidth;
-            int offset = t < 8 ? 2 * t : PanelWidth + 2 * (t - 8);
+            int offset = PairOffset(t);
             ReadOnlySpan<byte> dst = packedB.Slice(panel * pairs * 2 * PanelWidth, pairs * 2 * PanelWidth);
             int sum = 0;
             for (int q = 0; q < pairs; q++)
@@ -285,7 +303,7 @@ public static unsafe class GemmS8U8
                 int lo = (short)a[r], hi = a[r] >> 16;
                 for (int t = 0; t < PanelWidth; t++)
                 {
-                    int offset = t < 8 ? 2 * t : PanelWidth + 2 * (t - 8);
+                    int offset = PairOffset(t);
                     tile[r * PanelWidth + t] += lo * b[offset] + hi * b[offset + 1];
                 }
             }

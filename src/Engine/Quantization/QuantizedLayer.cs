@@ -28,7 +28,7 @@ public abstract class QuantizedLayer(string name, QuantParams input, QuantParams
     public abstract override string ToString();
 
     /// <summary>The product of a shape's dimensions.</summary>
-    protected static int Size(ReadOnlySpan<int> shape)
+    protected internal static int Size(ReadOnlySpan<int> shape)
     {
         int size = 1;
         foreach (int d in shape)

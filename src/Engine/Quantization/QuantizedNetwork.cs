@@ -50,7 +50,7 @@ public sealed unsafe class QuantizedNetwork
         Logits = logits;
         _sampleShapes = new int[_layers.Length + 1][];
         _sampleShapes[0] = inputShape;
-        int largest = Size(inputShape);
+        int largest = QuantizedLayer.Size(inputShape);
         for (int i = 0; i < _layers.Length; i++)
         {
             try
@@ -61,7 +61,7 @@ public sealed unsafe class QuantizedNetwork
             {
                 throw new ArgumentException($"layer '{_layers[i].Name}': {e.Message}", e);
             }
-            largest = Math.Max(largest, Size(_sampleShapes[i + 1]));
+            largest = Math.Max(largest, QuantizedLayer.Size(_sampleShapes[i + 1]));
         }
         if (logits == LogitsMode.Int32Accumulator && _layers[^1] is not QuantizedWeightedLayer)
         {
@@ -97,7 +97,7 @@ public sealed unsafe class QuantizedNetwork
     public void Predict(ReadOnlySpan<float> inputs, int samples, Span<float> logits)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(samples);
-        int inSize = Size(InputShape), outSize = Size(OutputShape);
+        int inSize = QuantizedLayer.Size(InputShape), outSize = QuantizedLayer.Size(OutputShape);
         if (inputs.Length != (long)samples * inSize || logits.Length != (long)samples * outSize)
         {
             throw new ArgumentException(
@@ -131,12 +131,12 @@ public sealed unsafe class QuantizedNetwork
     public IReadOnlyList<(string Name, int[] SampleShape, QuantParams Parameters, byte[] Codes)> Trace(ReadOnlySpan<float> inputs, int samples)
     {
         var workspace = new QuantizedWorkspace();
-        byte[] codes = new byte[samples * Size(InputShape)];
+        byte[] codes = new byte[samples * QuantizedLayer.Size(InputShape)];
         QuantizeF32.ToUInt8(inputs[..codes.Length], Input, codes);
         var trace = new List<(string, int[], QuantParams, byte[])> { ("input", InputShape, Input, codes) };
         for (int i = 0; i < _layers.Length; i++)
         {
-            byte[] next = new byte[samples * Size(_sampleShapes[i + 1])];
+            byte[] next = new byte[samples * QuantizedLayer.Size(_sampleShapes[i + 1])];
             _layers[i].Forward(codes, _sampleShapes[i], samples, next, workspace);
             trace.Add((_layers[i].Name, _sampleShapes[i + 1], _layers[i].Output, next));
             codes = next;
@@ -147,7 +147,7 @@ public sealed unsafe class QuantizedNetwork
     /// <summary>Fraction of <paramref name="data"/> whose arg-max logit is the label, and the predicted classes.</summary>
     public (float Accuracy, int[] Predictions) Evaluate(IBatchSource data, int batchSize = 250)
     {
-        int classes = Size(OutputShape), sampleSize = Size(InputShape);
+        int classes = QuantizedLayer.Size(OutputShape), sampleSize = QuantizedLayer.Size(InputShape);
         float[] inputs = new float[batchSize * sampleSize], logits = new float[batchSize * classes];
         int[] labels = new int[batchSize], predictions = new int[data.Count];
         long correct = 0;
@@ -172,14 +172,14 @@ public sealed unsafe class QuantizedNetwork
     // One partition: samples [start, end) through every layer, ping-ponging between two activation buffers.
     private void Run(float* inputs, float* logits, int start, int end, QuantizedWorkspace workspace)
     {
-        int n = end - start, inSize = Size(InputShape), outSize = Size(OutputShape);
+        int n = end - start, inSize = QuantizedLayer.Size(InputShape), outSize = QuantizedLayer.Size(OutputShape);
         Span<byte> current = workspace.ActivationA(n * _largestActivation);
         Span<byte> next = workspace.ActivationB(n * _largestActivation);
         QuantizeF32.ToUInt8(new ReadOnlySpan<float>(inputs + (long)start * inSize, n * inSize), Input, current[..(n * inSize)]);
         var output = new Span<float>(logits + (long)start * outSize, n * outSize);
         for (int i = 0; i < _layers.Length; i++)
         {
-            int size = n * Size(_sampleShapes[i]);
+            int size = n * QuantizedLayer.Size(_sampleShapes[i]);
             if (i == _layers.Length - 1 && Logits == LogitsMode.Int32Accumulator)
             {
                 ((QuantizedWeightedLayer)_layers[i]).ForwardAccumulators(current[..size], _sampleShapes[i], n, output, workspace);
@@ -220,16 +220,6 @@ public sealed unsafe class QuantizedNetwork
         {
             _workspaces.Push(set);
         }
-    }
-
-    private static int Size(ReadOnlySpan<int> shape)
-    {
-        int size = 1;
-        foreach (int d in shape)
-        {
-            size *= d;
-        }
-        return size;
     }
 
     private readonly struct PredictWork(QuantizedNetwork network, float* inputs, float* logits, QuantizedWorkspace[] workspaces) : IPartitionedWork

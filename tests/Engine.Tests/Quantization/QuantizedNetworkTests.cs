@@ -251,7 +251,7 @@ public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture
             var net = new Sequential(("conv", conv), ("relu", new ReLU()), ("flatten", new Flatten()), ("fc", fc));
             net.Initialize(random);
             conv.Bias.Value.Data[0] = 0.3f;
-            var data = new ArraySource(TestData.Uniform(40 * 3 * 7 * width, 5, -1f, 2f), [3, 7, width]);
+            var data = new InMemoryBatches(TestData.Uniform(40 * 3 * 7 * width, 5, -1f, 2f), [3, 7, width]);
             QuantizedNetwork q = Quantizer.Quantize(net, data, 40, 0f, 1f,
                 new QuantizationOptions { PerChannel = perChannel, Logits = LogitsMode.DequantizedOutput });
 
@@ -317,20 +317,5 @@ public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture
         (int mantissa, int shift) = FixedPoint.QuantizeMultiplier((double)layer.Input.Scale * layer.WeightScale(c) / layer.Output.Scale);
         int scaled = FixedPoint.MultiplyByQuantizedMultiplier(checked((int)sum), mantissa, shift);
         return Math.Clamp(scaled + layer.Output.ZeroPoint, layer.FusedRelu ? layer.Output.ZeroPoint : 0, 255);
-    }
-
-    private sealed class ArraySource(float[] data, int[] sampleShape) : IBatchSource
-    {
-        public int Count => data.Length / SampleShape.Aggregate(1, (a, b) => a * b);
-
-        public int[] SampleShape { get; } = sampleShape;
-
-        public int FillBatch(int epoch, int batchIndex, int batchSize, Span<float> inputs, Span<int> labels)
-        {
-            int size = SampleShape.Aggregate(1, (a, b) => a * b);
-            int start = batchIndex * batchSize, count = Math.Min(batchSize, Count - start);
-            data.AsSpan(start * size, count * size).CopyTo(inputs);
-            return count;
-        }
     }
 }
