@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -159,6 +160,7 @@ public static unsafe class GemmS8U8
     }
 
     /// <summary>16 bytes of depth step p and 16 of step p + 1 (null: zeros) into one packed depth pair of a full panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void InterleavePair(byte* row0, byte* row1, byte* dst)
     {
         if (Sse2.IsSupported)
