@@ -31,7 +31,10 @@ public readonly record struct ConvGeometry(
         if (Channels <= 0 || Height <= 0 || Width <= 0 || KernelHeight <= 0 || KernelWidth <= 0
             || StrideHeight <= 0 || StrideWidth <= 0 || PadHeight < 0 || PadWidth < 0)
         {
-            throw new ArgumentException($"{what}: invalid geometry {this}.");
+            // Not {this}: the record's ToString evaluates OutHeight and OutWidth, which divide by the stride.
+            throw new ArgumentException(
+                $"{what}: invalid geometry: channels {Channels}, input {Height}x{Width}, kernel {KernelHeight}x{KernelWidth}, "
+                + $"stride {StrideHeight}x{StrideWidth}, padding {PadHeight}x{PadWidth} (sizes and strides must be > 0, padding >= 0).");
         }
         if (Height + 2 * PadHeight < KernelHeight || Width + 2 * PadWidth < KernelWidth)
         {

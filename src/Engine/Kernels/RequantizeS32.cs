@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Engine.Quantization;
@@ -13,13 +14,16 @@ namespace Engine.Kernels;
 /// </code>
 /// where addend carries the bias and the zero-point corrections of one output channel, (mantissa, shift) encode
 /// input_scale x weight_scale[c] / output_scale, and [low, high] is the type's range, or [zero_point, high] to fuse a
-/// following ReLU (real 0 is the zero point). acc + addend wraps as int32 addition does.
+/// following ReLU (real 0 is the zero point). acc + addend wraps as int32 addition does; the sum with the zero point
+/// does not (it is clamped as if computed in int64).
 /// <para>
 /// The AVX2 variant computes the same integers eight lanes at a time. The rounding doubling high multiply needs the
 /// 64-bit product x m; AVX2 multiplies only unsigned 32-bit lanes into 64 bits (vpmuludq), so it multiplies |x| (exact
 /// as an unsigned value, even for int.MinValue) by m &gt;= 0 and restores the sign, using gemmlowp's nudges:
 /// (|x| m + 2^30) &gt;&gt; 31 for x &gt;= 0 and -((|x| m + 2^30 - 1) &gt;&gt; 31) for x &lt; 0, which is what truncating
-/// (x m + 1 - 2^30) / 2^31 gives. Multipliers &gt;= 1 (shift &gt; 0, never produced by calibrated layers) take the scalar path.
+/// (x m + 1 - 2^30) / 2^31 gives. Multipliers &gt;= 1 (shift in [1, 31], rare: calibrated layers shrink) saturate the
+/// left-shifted input first, as the scalar does; larger shifts and zero points so far outside the type that
+/// low - zero_point does not fit an int take the scalar path.
 /// </para>
 /// </summary>
 public static class RequantizeS32
@@ -35,25 +39,45 @@ public static class RequantizeS32
     public static void Row(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<byte> output) =>
         Row(accumulators, addend, mantissa, shift, zeroPoint, low, high, output, Best);
 
-    /// <summary>Requantizes one output channel's accumulators to uint8 codes with <paramref name="variant"/>.</summary>
+    /// <summary>
+    /// Requantizes one output channel's accumulators to uint8 codes with <paramref name="variant"/>:
+    /// output[i] = clamp(MultiplyByQuantizedMultiplier(accumulators[i] + addend, mantissa, shift) + zeroPoint, low, high),
+    /// 0 &lt;= low &lt;= high &lt;= 255.
+    /// </summary>
     public static void Row(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<byte> output,
         KernelVariant variant)
     {
         Check(accumulators.Length, output.Length, low, high, byte.MinValue, byte.MaxValue, mantissa);
-        int done = variant != KernelVariant.Scalar && shift <= 0 && Avx2.IsSupported
-            ? Avx2Rows(accumulators, addend, mantissa, -shift, zeroPoint, low, high, output)
+        int done = UseAvx2(variant, shift, zeroPoint, low, high)
+            ? Avx2Rows(accumulators, addend, mantissa, shift, zeroPoint, low, high, output)
             : 0;
         RowScalar(accumulators[done..], addend, mantissa, shift, zeroPoint, low, high, output[done..]);
     }
 
-    /// <summary>Requantizes one output channel's accumulators to int8 codes (the scalar reference; int8 activations are not on a hot path).</summary>
-    public static void Row(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<sbyte> output)
+    /// <summary>Requantizes one output channel's accumulators to int8 codes with the fastest variant.</summary>
+    public static void Row(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<sbyte> output) =>
+        Row(accumulators, addend, mantissa, shift, zeroPoint, low, high, output, Best);
+
+    /// <summary>
+    /// Requantizes one output channel's accumulators to int8 codes with <paramref name="variant"/>:
+    /// output[i] = clamp(MultiplyByQuantizedMultiplier(accumulators[i] + addend, mantissa, shift) + zeroPoint, low, high),
+    /// -128 &lt;= low &lt;= high &lt;= 127.
+    /// </summary>
+    public static void Row(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<sbyte> output,
+        KernelVariant variant)
     {
         Check(accumulators.Length, output.Length, low, high, sbyte.MinValue, sbyte.MaxValue, mantissa);
-        RowScalar(accumulators, addend, mantissa, shift, zeroPoint, low, high, output);
+        // The vector core narrows by truncation, which keeps the two's complement bits of values already in [-128, 127].
+        int done = UseAvx2(variant, shift, zeroPoint, low, high)
+            ? Avx2Rows(accumulators, addend, mantissa, shift, zeroPoint, low, high, MemoryMarshal.AsBytes(output))
+            : 0;
+        RowScalar(accumulators[done..], addend, mantissa, shift, zeroPoint, low, high, output[done..]);
     }
 
-    /// <summary>The reference: one <see cref="FixedPoint.MultiplyByQuantizedMultiplier"/> per accumulator.</summary>
+    /// <summary>
+    /// The reference: output[i] = clamp(<see cref="FixedPoint.MultiplyByQuantizedMultiplier"/>(accumulators[i] + addend,
+    /// mantissa, shift) + zeroPoint, low, high), the sum with the zero point taken in int64.
+    /// </summary>
     public static void RowScalar<T>(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<T> output)
         where T : unmanaged, IBinaryInteger<T>
     {
@@ -68,36 +92,54 @@ public static class RequantizeS32
         }
     }
 
+    // The vector core clamps the scaled value to [low - zeroPoint, high - zeroPoint] before adding the zero point, so
+    // that int32 lanes never overflow (scaled can reach int.MaxValue - 1 at shift 0); both bounds must fit an int.
+    private static bool UseAvx2(KernelVariant variant, int shift, int zeroPoint, int low, int high) =>
+        variant != KernelVariant.Scalar && Avx2.IsSupported && shift >= -31 && shift <= 31
+        && (long)low - zeroPoint >= int.MinValue && (long)high - zeroPoint <= int.MaxValue;
+
     // 32 codes per step; returns how many were written (a multiple of 32), the caller finishes the tail.
-    private static int Avx2Rows(ReadOnlySpan<int> accumulators, int addend, int mantissa, int rightShift, int zeroPoint, int low, int high, Span<byte> output)
+    private static int Avx2Rows(ReadOnlySpan<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high, Span<byte> output)
     {
         var add = Vector256.Create(addend);
         var m = Vector256.Create((uint)mantissa);
         var zero = Vector256.Create(zeroPoint);
-        var lowV = Vector256.Create(low);
-        var highV = Vector256.Create(high);
+        var lowV = Vector256.Create(low - zeroPoint);
+        var highV = Vector256.Create(high - zeroPoint);
+        int leftShift = Math.Max(shift, 0), rightShift = Math.Max(-shift, 0);
         int i = 0;
         for (; i + 32 <= accumulators.Length; i += 32)
         {
-            Vector256<int> a = Scale(Vector256.Create(accumulators[i..]) + add, m, rightShift);
-            Vector256<int> b = Scale(Vector256.Create(accumulators[(i + 8)..]) + add, m, rightShift);
-            Vector256<int> c = Scale(Vector256.Create(accumulators[(i + 16)..]) + add, m, rightShift);
-            Vector256<int> d = Scale(Vector256.Create(accumulators[(i + 24)..]) + add, m, rightShift);
-            a = Vector256.Min(Vector256.Max(a + zero, lowV), highV);
-            b = Vector256.Min(Vector256.Max(b + zero, lowV), highV);
-            c = Vector256.Min(Vector256.Max(c + zero, lowV), highV);
-            d = Vector256.Min(Vector256.Max(d + zero, lowV), highV);
-            // Values are inside [0, 255] now, so truncating narrows are exact (and keep lane order, unlike vpackssdw).
+            Vector256<int> a = Scale(Vector256.Create(accumulators[i..]) + add, m, leftShift, rightShift);
+            Vector256<int> b = Scale(Vector256.Create(accumulators[(i + 8)..]) + add, m, leftShift, rightShift);
+            Vector256<int> c = Scale(Vector256.Create(accumulators[(i + 16)..]) + add, m, leftShift, rightShift);
+            Vector256<int> d = Scale(Vector256.Create(accumulators[(i + 24)..]) + add, m, leftShift, rightShift);
+            a = Vector256.Min(Vector256.Max(a, lowV), highV) + zero;
+            b = Vector256.Min(Vector256.Max(b, lowV), highV) + zero;
+            c = Vector256.Min(Vector256.Max(c, lowV), highV) + zero;
+            d = Vector256.Min(Vector256.Max(d, lowV), highV) + zero;
+            // Values are inside [low, high] now, so truncating narrows are exact (and keep lane order, unlike vpackssdw,
+            // which packs within 128-bit halves).
             Vector256<byte> codes = Vector256.Narrow(Vector256.Narrow(a.AsUInt32(), b.AsUInt32()), Vector256.Narrow(c.AsUInt32(), d.AsUInt32()));
             codes.CopyTo(output[i..]);
         }
         return i;
     }
 
-    // MultiplyByQuantizedMultiplier for shift = -rightShift <= 0: rounding doubling high multiply, then rounding right shift.
+    // MultiplyByQuantizedMultiplier: saturating left shift (at most one of the two shifts is non-zero), rounding doubling
+    // high multiply, rounding right shift.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> Scale(Vector256<int> x, Vector256<uint> m, int rightShift)
+    private static Vector256<int> Scale(Vector256<int> x, Vector256<uint> m, int leftShift, int rightShift)
     {
+        if (leftShift != 0)
+        {
+            // The scalar shifts in int64 and clamps to int32: a lane overflowed when shifting back does not restore it,
+            // and then saturates toward its sign (int.MaxValue ^ -1 = int.MinValue).
+            Vector256<int> shifted = Vector256.ShiftLeft(x, leftShift);
+            Vector256<int> overflow = ~Vector256.Equals(Vector256.ShiftRightArithmetic(shifted, leftShift), x);
+            Vector256<int> saturated = Vector256.Create(int.MaxValue) ^ Vector256.ShiftRightArithmetic(x, 31);
+            x = Vector256.ConditionalSelect(overflow, saturated, shifted);
+        }
         Vector256<int> negative = Vector256.LessThan(x, Vector256<int>.Zero);          // -1 where x < 0
         Vector256<uint> magnitude = Avx2.Abs(x);                                         // |int.MinValue| = 2^31, exact as uint
         Vector256<int> nudge = Vector256.Create(1 << 30) + negative;                   // 2^30, or 2^30 - 1 for x < 0

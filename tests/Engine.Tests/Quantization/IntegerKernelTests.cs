@@ -28,14 +28,14 @@ public class IntegerKernelTests
         // Windows: {1, 2, 1, 2} sum 6 -> 1.5 -> 2; {0, 0, 0, 1} sum 1 -> 0.25 -> 0.
         byte[] x = [1, 2, 0, 0, 1, 2, 0, 1];
         byte[] y = new byte[2];
-        AvgPoolQ8.Forward<byte>(x, g, y);
+        AvgPoolQ8.Forward(x, g, y);
         Assert.Equal([2, 0], y);
         sbyte[] xs = [-1, -2, 0, 0, -1, -2, 0, -1];
         sbyte[] ys = new sbyte[2];
-        AvgPoolQ8.Forward<sbyte>(xs, g, ys);
+        AvgPoolQ8.Forward(xs, g, ys);
         Assert.Equal(new sbyte[] { -2, 0 }, ys);   // -1.5 -> -2, -0.25 -> 0
         byte[] full = [255, 255, 255, 255, 255, 255, 255, 255];
-        AvgPoolQ8.Forward<byte>(full, g, y);
+        AvgPoolQ8.Forward(full, g, y);
         Assert.Equal([255, 255], y);
     }
 
