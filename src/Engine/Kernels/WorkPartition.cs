@@ -1,5 +1,3 @@
-using CommunityToolkit.HighPerformance.Helpers;
-
 namespace Engine.Kernels;
 
 /// <summary>
@@ -13,8 +11,9 @@ public interface IPartitionedWork
 }
 
 /// <summary>
-/// Splits a range of items into at most <see cref="Threads"/> contiguous partitions and runs them with
-/// <see cref="ParallelHelper"/> (struct actions: no delegate or closure allocation); one partition runs inline.
+/// Splits a range of items into at most <see cref="Threads"/> contiguous partitions and runs them on the caller's
+/// thread and persistent worker threads (<see cref="WorkerPool"/>: struct work, nothing allocated per run); one
+/// partition runs inline.
 /// The split depends only on the item count and thread count, so results are reproducible run after run.
 /// </summary>
 public static class WorkPartition
@@ -56,7 +55,19 @@ public static class WorkPartition
             work.Invoke(0, 0, count);
             return;
         }
-        ParallelHelper.For(0, parts, new PartitionAction<TWork>(work, count, granularity, parts), 1);
+        if (!WorkerPool.TryRun(work, count, granularity, parts))
+        {
+            // The pool is serving another run (a concurrent caller, or this is nested inside a partition): do the same
+            // partitions here, one after another.
+            for (int p = 0; p < parts; p++)
+            {
+                (int start, int end) = Bounds(p, parts, count, granularity);
+                if (start < end)
+                {
+                    work.Invoke(p, start, end);
+                }
+            }
+        }
     }
 
     /// <summary>The item range [start, end) of partition <paramref name="partition"/>.</summary>
@@ -66,18 +77,5 @@ public static class WorkPartition
         int unitStart = (int)((long)units * partition / parts);
         int unitEnd = (int)((long)units * (partition + 1) / parts);
         return (Math.Min(unitStart * granularity, count), Math.Min(unitEnd * granularity, count));
-    }
-
-    private readonly struct PartitionAction<TWork>(TWork work, int count, int granularity, int parts) : IAction
-        where TWork : struct, IPartitionedWork
-    {
-        public void Invoke(int partition)
-        {
-            (int start, int end) = Bounds(partition, parts, count, granularity);
-            if (start < end)
-            {
-                work.Invoke(partition, start, end);
-            }
-        }
     }
 }

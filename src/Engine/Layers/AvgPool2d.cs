@@ -35,7 +35,7 @@ public sealed class AvgPool2d : Layer
             throw new ArgumentException($"{this}: expected an input [N, C, H, W], got {Tensor.Format(inputShape)}.");
         }
         var g = new ConvGeometry(inputShape[1], inputShape[2], inputShape[3], KernelSize, KernelSize, Stride, Stride, 0, 0);
-        g.Validate(ToString());
+        g.Validate(Description);
         return g;
     }
 
@@ -60,8 +60,8 @@ public sealed class AvgPool2d : Layer
     /// <inheritdoc/>
     public override Tensor? Backward(Tensor outputGradient)
     {
-        Tensor input = RequireForward(_input, ToString());
-        RequireGradientShape(outputGradient, _output, ToString());
+        Tensor input = RequireForward(_input, Description);
+        RequireGradientShape(outputGradient, _output, Description);
         if (!ComputeInputGradient)
         {
             return null;

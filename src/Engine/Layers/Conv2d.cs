@@ -99,7 +99,7 @@ public sealed class Conv2d : Layer
             throw new ArgumentException($"{this}: expected an input [N, {InChannels}, H, W], got {Tensor.Format(inputShape)}.");
         }
         var g = new ConvGeometry(InChannels, inputShape[2], inputShape[3], KernelSize, KernelSize, Stride, Stride, Padding, Padding);
-        g.Validate(ToString());
+        g.Validate(Description);
         return g;
     }
 
@@ -207,8 +207,8 @@ public sealed class Conv2d : Layer
     /// <inheritdoc/>
     public override Tensor? Backward(Tensor outputGradient)
     {
-        Tensor input = RequireForward(_input, ToString());
-        RequireGradientShape(outputGradient, _output, ToString());
+        Tensor input = RequireForward(_input, Description);
+        RequireGradientShape(outputGradient, _output, Description);
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0);
         if (ComputeInputGradient)

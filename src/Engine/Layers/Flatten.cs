@@ -30,9 +30,21 @@ public sealed class Flatten : Layer
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        _output.Resize(OutputShape(input.Shape));   // [N, C H W]
+        if (input.Shape.Length < 2)
+        {
+            OutputShape(input.Shape);               // throws with the message
+        }
+        int features = 1;
+        foreach (int d in input.Shape[1..])
+        {
+            features *= d;
+        }
+        _output.Resize([input.Dim(0), features]);   // [N, C H W]
         input.Data.CopyTo(_output.Data);
-        _inputShape = input.Shape.ToArray();
+        if (_inputShape is null || !input.Shape.SequenceEqual(_inputShape))
+        {
+            _inputShape = input.Shape.ToArray();
+        }
         return _output;
     }
 

@@ -34,11 +34,24 @@ public abstract class Layer
     /// <summary>A PyTorch-like description, for example "Conv2d(1, 32, kernel_size=3, stride=1, padding=1)".</summary>
     public abstract override string ToString();
 
+    /// <summary>
+    /// <see cref="ToString"/>, built once: error checks on the hot path pass it along, and formatting it on every call
+    /// would allocate.
+    /// </summary>
+    protected string Description => _description ??= ToString();
+
+    private string? _description;
+
     /// <summary>The input remembered by the last forward pass; throws if there was none.</summary>
     protected static Tensor RequireForward(Tensor? cachedInput, string layer) =>
         cachedInput ?? throw new InvalidOperationException($"{layer}: Backward called before Forward.");
 
     /// <summary>Throws unless the gradient has the shape of the output it belongs to.</summary>
-    protected static void RequireGradientShape(Tensor outputGradient, Tensor output, string layer) =>
-        outputGradient.RequireShape(output.Shape, $"{layer} backward: output gradient");
+    protected static void RequireGradientShape(Tensor outputGradient, Tensor output, string layer)
+    {
+        if (!outputGradient.HasShape(output.Shape))
+        {
+            outputGradient.RequireShape(output.Shape, $"{layer} backward: output gradient");   // throws with the message
+        }
+    }
 }

@@ -71,8 +71,12 @@ public sealed class Linear : Layer
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        _output.Resize(OutputShape(input.Shape));   // y: [N, out]
+        if (input.Shape.Length != 2 || input.Dim(1) != InFeatures)
+        {
+            OutputShape(input.Shape);               // throws with the message
+        }
         int batch = input.Dim(0);
+        _output.Resize([batch, OutFeatures]);       // y: [N, out]
         GemmF32.MultiplyParallel(false, true, batch, OutFeatures, InFeatures,
             input.Data, InFeatures, Weight.Value.Data, InFeatures, _output.Data, OutFeatures, accumulate: false);
         ReadOnlySpan<float> bias = Bias.Value.Data;
@@ -88,8 +92,8 @@ public sealed class Linear : Layer
     /// <inheritdoc/>
     public override Tensor? Backward(Tensor outputGradient)
     {
-        Tensor input = RequireForward(_input, ToString());
-        RequireGradientShape(outputGradient, _output, ToString());
+        Tensor input = RequireForward(_input, Description);
+        RequireGradientShape(outputGradient, _output, Description);
         int batch = input.Dim(0);
         ReadOnlySpan<float> dy = outputGradient.Data;
         GemmF32.MultiplyParallel(true, false, OutFeatures, InFeatures, batch,

@@ -10,6 +10,8 @@ namespace Engine.Layers;
 public sealed class Sequential
 {
     private readonly List<(string Name, Layer Layer)> _layers;
+    private readonly Parameter[] _parameters;
+    private int[]? _checkedInputShape;   // the last input shape OutputShape accepted: checking it again would allocate
 
     /// <summary>A network of the given named layers; names must be unique and non-empty.</summary>
     public Sequential(params (string Name, Layer Layer)[] layers)
@@ -28,6 +30,7 @@ public sealed class Sequential
             }
         }
         _layers = [.. layers];
+        _parameters = [.. layers.SelectMany(l => l.Layer.Parameters)];
     }
 
     /// <summary>The layers with their names, first to last.</summary>
@@ -73,7 +76,11 @@ public sealed class Sequential
     /// <summary>Runs every layer in order; returns the last layer's output (owned by it, valid until the next call).</summary>
     public Tensor Forward(Tensor input)
     {
-        OutputShape(input.Shape);
+        if (_checkedInputShape is null || !input.Shape.SequenceEqual(_checkedInputShape))
+        {
+            OutputShape(input.Shape);
+            _checkedInputShape = input.Shape.ToArray();
+        }
         Tensor x = input;
         foreach ((_, Layer layer) in _layers)
         {
@@ -104,7 +111,7 @@ public sealed class Sequential
     /// <summary>Sets every parameter gradient to zero.</summary>
     public void ZeroGradients()
     {
-        foreach ((_, Parameter p) in NamedParameters())
+        foreach (Parameter p in _parameters)
         {
             p.ZeroGradient();
         }
