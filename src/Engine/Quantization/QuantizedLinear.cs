@@ -25,17 +25,14 @@ public sealed class QuantizedLinear : QuantizedWeightedLayer
     /// <inheritdoc/>
     public override int[] OutputShape(ReadOnlySpan<int> sampleShape)
     {
-        if (sampleShape.Length != 1 || sampleShape[0] != InFeatures)
-        {
-            throw new ArgumentException($"{Name}: expected an input [{InFeatures}], got [{string.Join(", ", sampleShape.ToArray())}].");
-        }
+        CheckInput(sampleShape);
         return [OutFeatures];
     }
 
     /// <inheritdoc/>
     public override void Forward(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, Span<byte> output, QuantizedWorkspace workspace)
     {
-        OutputShape(sampleShape);
+        CheckInput(sampleShape);
         Span<int> acc = Multiply(input, samples, workspace);   // [out, n]
         Span<byte> row = workspace.Row(samples);
         for (int c = 0; c < OutFeatures; c++)
@@ -51,7 +48,7 @@ public sealed class QuantizedLinear : QuantizedWeightedLayer
     /// <inheritdoc/>
     public override void ForwardAccumulators(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output, QuantizedWorkspace workspace)
     {
-        OutputShape(sampleShape);
+        CheckInput(sampleShape);
         Span<int> acc = Multiply(input, samples, workspace);
         for (int c = 0; c < OutFeatures; c++)
         {
@@ -71,6 +68,14 @@ public sealed class QuantizedLinear : QuantizedWeightedLayer
         Span<byte> packed = workspace.Packed(GemmS8U8.PackedActivationsLength(InFeatures, samples));
         GemmS8U8.PackActivationsTransposed(InFeatures, samples, input, InFeatures, packed);
         return Accumulate(packed, samples, workspace);
+    }
+
+    private void CheckInput(ReadOnlySpan<int> sampleShape)
+    {
+        if (sampleShape.Length != 1 || sampleShape[0] != InFeatures)
+        {
+            throw new ArgumentException($"{Name}: expected an input [{InFeatures}], got [{string.Join(", ", sampleShape.ToArray())}].");
+        }
     }
 
     private static int[] CheckShape(string name, int[] shape)

@@ -7,6 +7,30 @@ namespace Engine.Tests.Layers;
 public class NetworkTests
 {
     [Fact]
+    public void Inference_and_training_steps_allocate_nothing_after_warm_up()
+    {
+        // Bytes allocated by this thread, which runs partition 0 of every parallel step; the workers run the same code.
+        Sequential network = SeedNetwork.Create(seed: 2, conv1Channels: 4, conv2Channels: 8, hidden: 16);
+        var x = TestData.Tensor(6, 8, 1, 32, 32);
+        int[] labels = [0, 1, 2, 3, 4, 5, 6, 7];
+        var loss = new CrossEntropyLoss();
+        var sgd = new Sgd(network.NamedParameters().Select(p => p.Parameter), 0.01f, 0.9f);
+        void Step()
+        {
+            network.ZeroGradients();
+            loss.Forward(network.Forward(x), labels);
+            network.Backward(loss.Backward());
+            sgd.Step();
+        }
+        Step();
+        Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        network.Forward(x);
+        Step();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void Whole_network_gradient_matches_finite_differences_along_random_directions_and_per_coordinate()
     {
         // A narrow copy of the seed network on a tiny batch: every layer type, in the seed's order.

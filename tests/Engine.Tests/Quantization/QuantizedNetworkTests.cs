@@ -138,6 +138,19 @@ public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture
     }
 
     [Fact]
+    public void Predict_allocates_nothing_after_warm_up()
+    {
+        QuantizedNetwork q = Quantize();
+        float[] inputs = trained.TestInputs(16), logits = new float[160];
+        q.Predict(inputs, 16, logits);
+        q.Predict(inputs.AsSpan(0, 1024), logits.AsSpan(0, 10));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        q.Predict(inputs, 16, logits);
+        q.Predict(inputs.AsSpan(0, 1024), logits.AsSpan(0, 10));
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void Save_and_load_give_the_same_network_bit_for_bit()
     {
         foreach (bool perChannel in new[] { true, false })
