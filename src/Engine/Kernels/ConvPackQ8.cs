@@ -23,36 +23,40 @@ public static unsafe class ConvPackQ8
         : g.ColumnRows * g.ColumnCols;
 
     /// <summary>Bytes of the packed operand: <see cref="GemmS8U8.PackedActivationsLength"/> of k = C kh kw, n = OH OW.</summary>
-    public static int PackedLength(in ConvGeometry g) => GemmS8U8.PackedActivationsLength(g.ColumnRows, g.ColumnCols);
+    public static int PackedLength(in ConvGeometry g, KernelVariant variant) =>
+        GemmS8U8.PackedActivationsLength(g.ColumnRows, g.ColumnCols, variant);
 
     /// <summary>packed = pack(im2col(image[C, H, W]) padded with <paramref name="zeroPoint"/>).</summary>
-    public static void Pack(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> scratch, Span<byte> packed)
+    public static void Pack(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> scratch, Span<byte> packed,
+        KernelVariant variant)
     {
         g.Validate("int8 convolution");
-        if (image.Length < g.InputSize || scratch.Length < ScratchLength(g) || packed.Length < PackedLength(g))
+        if (image.Length < g.InputSize || scratch.Length < ScratchLength(g) || packed.Length < PackedLength(g, variant))
         {
             throw new ArgumentException(
                 $"int8 convolution packing: image {image.Length}, scratch {scratch.Length}, packed {packed.Length} do not fit {g}.");
         }
         if (CanPackDirect(g))
         {
-            PackDirect(image, g, zeroPoint, scratch, packed);
+            PackDirect(image, g, zeroPoint, scratch, packed, variant);
         }
         else
         {
-            PackViaIm2Col(image, g, zeroPoint, scratch, packed);
+            PackViaIm2Col(image, g, zeroPoint, scratch, packed, variant);
         }
     }
 
     /// <summary>The reference path, and the path for strides and widths the direct one does not take.</summary>
-    public static void PackViaIm2Col(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> col, Span<byte> packed)
+    public static void PackViaIm2Col(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> col, Span<byte> packed,
+        KernelVariant variant)
     {
         int k = g.ColumnRows, n = g.ColumnCols;
         Im2ColF32.Im2Col(image, g, col[..(k * n)], zeroPoint);
-        GemmS8U8.PackActivations(k, n, col, n, packed);
+        GemmS8U8.PackActivations(k, n, col, n, packed, variant);
     }
 
-    private static void PackDirect(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> bordered, Span<byte> packed)
+    private static void PackDirect(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> bordered, Span<byte> packed,
+        KernelVariant variant)
     {
         int paddedH = g.Height + 2 * g.PadHeight, paddedW = g.Width + 2 * g.PadWidth;
         int plane = paddedH * paddedW;
@@ -68,7 +72,7 @@ public static unsafe class ConvPackQ8
             }
         }
 
-        int k = g.ColumnRows, pairs = GemmS8U8.DepthPairs(k), taps = g.KernelHeight * g.KernelWidth;
+        int k = g.ColumnRows, group = GemmS8U8.GroupSize(variant), taps = g.KernelHeight * g.KernelWidth;
         int outH = g.OutHeight, outW = g.OutWidth, width = GemmS8U8.PanelWidth;
         // Tap p = (c, ki, kj) in im2col row order reads the bordered image at offsets[p] from the pixel's own position.
         Span<int> offsets = k <= 1024 ? stackalloc int[k] : new int[k];
@@ -85,15 +89,28 @@ public static unsafe class ConvPackQ8
                 for (int ow0 = 0; ow0 < outW; ow0 += width)
                 {
                     byte* pixel = source + oh * paddedW + ow0;
-                    for (int q = 0; q < k / 2; q++, dst += 2 * width)
+                    int full = k / group * group;
+                    if (group == 2)
                     {
-                        GemmS8U8.InterleavePair(pixel + offset[2 * q], pixel + offset[2 * q + 1], dst);
+                        for (int p = 0; p < full; p += 2, dst += 2 * width)
+                        {
+                            GemmS8U8.InterleavePairs(pixel + offset[p], pixel + offset[p + 1], dst);
+                        }
                     }
-                    if (k % 2 == 1)
+                    else
                     {
-                        // The odd last tap pairs with zeros (the packed weights hold 0 there too).
-                        GemmS8U8.InterleavePair(pixel + offset[k - 1], null, dst);
-                        dst += 2 * width;
+                        for (int p = 0; p < full; p += 4, dst += 4 * width)
+                        {
+                            GemmS8U8.InterleaveQuads(pixel + offset[p], pixel + offset[p + 1], pixel + offset[p + 2], pixel + offset[p + 3], dst);
+                        }
+                    }
+                    if (full < k)
+                    {
+                        // The last, partial group: taps past k are null, the zeros the packed weights also hold there.
+                        int present = k - full;
+                        GemmS8U8.InterleaveGroup(pixel + offset[full], present > 1 ? pixel + offset[full + 1] : null,
+                            present > 2 ? pixel + offset[full + 2] : null, null, dst, group);
+                        dst += group * width;
                     }
                 }
             }

@@ -14,6 +14,8 @@ public enum KernelVariant
     Vector,
     /// <summary><see cref="Vector256{T}"/> with AVX2 and fused multiply-add.</summary>
     Avx2Fma,
+    /// <summary>AVX-VNNI (vpdpbusd: four u8 x s8 products into each int32 lane), for the int8 GEMM where the CPU has it.</summary>
+    AvxVnni,
 }
 
 /// <summary>

@@ -11,17 +11,24 @@ namespace Engine.Kernels;
 /// (gemmlowp, doc/low-precision.md).
 /// <para>
 /// Both operands are packed first, A once per layer (weights do not change) and B once per call, into the order the
-/// micro-kernel reads them: depth in pairs (p, p + 1), because the AVX2 kernel widens both operands to int16 and
-/// multiplies adjacent pairs with vpmaddwd (<see cref="Avx2.MultiplyAddAdjacent(Vector256{short}, Vector256{short})"/>):
-/// each int32 lane gets a[p] b[p] + a[p+1] b[p+1], at most 2 x 128 x 255 = 65,280 in magnitude, so nothing saturates
-/// and the result equals the scalar reference bit for bit. (vpmaddubsw, which multiplies u8 by s8 into saturating
-/// int16, would overflow on 255 x 127 x 2: the hazard DESIGN.md warns of.)
+/// micro-kernel reads them: depth in groups of g consecutive steps, g = <see cref="GroupSize"/> of the variant.
 /// </para>
+/// <list type="bullet">
+/// <item><b>Avx2Fma</b> (and the portable Scalar packed loop), g = 2: both operands widen to int16 and vpmaddwd
+/// (<see cref="Avx2.MultiplyAddAdjacent(Vector256{short}, Vector256{short})"/>) adds a[p] b[p] + a[p+1] b[p+1] into each
+/// int32 lane, at most 2 x 128 x 255 = 65,280 in magnitude: nothing saturates. (vpmaddubsw, which multiplies u8 by s8
+/// into saturating int16, would overflow on 255 x 127 x 2: the hazard DESIGN.md warns of.)</item>
+/// <item><b>AvxVnni</b>, g = 4: vpdpbusd (<see cref="AvxVnni.MultiplyWideningAndAdd(Vector256{int}, Vector256{byte}, Vector256{sbyte})"/>)
+/// multiplies four u8 x s8 products and adds them straight into an int32 lane, without an int16 stage: exact too, and
+/// four times the work of vpmaddwd per instruction. Used only where the CPU has AVX-VNNI.</item>
+/// </list>
 /// <code>
-///   packed A (int32)  [row block of 4][pair q][row r] = (ushort)A[r, 2q] | A[r, 2q+1] &lt;&lt; 16   (odd k: 0 in the high half)
-///   packed B (uint8)  [panel of 16 columns][pair q][column t][2]  = B[2q, t], B[2q+1, t]         (missing columns: 0)
+///   packed A (int32)  [row block of 4][group q][row r] = A[r, g q .. g q + g - 1]   (int16 halves for g = 2, bytes for g = 4; 0 past k)
+///   packed B (uint8)  [panel of 16 columns][group q][32 or 64 bytes]                 (0 past k and past n)
+///     g = 2: bytes 2t, 2t+1 of the first 16 hold column t &lt; 8, of the second 16 column t - 8 (zero-extended: 8 int16 pairs)
+///     g = 4: bytes 4t .. 4t+3 hold column t (one 32-byte vector per 8 columns, lane t = column t)
 /// </code>
-/// Zero-extending one packed B half (16 bytes) gives 8 columns' int16 pairs, so vpmaddwd's output lane t is column t.
+/// Every variant equals the three-loop scalar reference bit for bit.
 /// </summary>
 public static unsafe class GemmS8U8
 {
@@ -32,33 +39,42 @@ public static unsafe class GemmS8U8
     public const int PanelWidth = 16;
 
     /// <summary>The fastest variant this CPU runs.</summary>
-    public static KernelVariant Best { get; } = Avx2.IsSupported ? KernelVariant.Avx2Fma : KernelVariant.Scalar;
+    public static KernelVariant Best { get; } =
+        AvxVnni.IsSupported ? KernelVariant.AvxVnni : Avx2.IsSupported ? KernelVariant.Avx2Fma : KernelVariant.Scalar;
 
     /// <summary>Every variant this CPU runs, reference first.</summary>
     public static IReadOnlyList<KernelVariant> SupportedVariants { get; } =
-        Avx2.IsSupported ? [KernelVariant.Scalar, KernelVariant.Avx2Fma] : [KernelVariant.Scalar];
+    [
+        KernelVariant.Scalar,
+        .. Avx2.IsSupported ? [KernelVariant.Avx2Fma] : Array.Empty<KernelVariant>(),
+        .. AvxVnni.IsSupported ? [KernelVariant.AvxVnni] : Array.Empty<KernelVariant>(),
+    ];
 
-    /// <summary>Depth steps taken two at a time.</summary>
-    public static int DepthPairs(int k) => (k + 1) / 2;
+    /// <summary>Depth steps per packed group: 4 for AvxVnni, 2 otherwise.</summary>
+    public static int GroupSize(KernelVariant variant) => variant == KernelVariant.AvxVnni ? 4 : 2;
+
+    /// <summary>Packed depth groups for depth <paramref name="k"/>.</summary>
+    public static int DepthGroups(int k, KernelVariant variant) => (k + GroupSize(variant) - 1) / GroupSize(variant);
 
     /// <summary>Packed B panels for <paramref name="n"/> columns.</summary>
     public static int Panels(int n) => (n + PanelWidth - 1) / PanelWidth;
 
     /// <summary>int32 elements <see cref="PackWeights"/> writes for an m x k matrix.</summary>
-    public static int PackedWeightsLength(int m, int k) => (m + RowBlock - 1) / RowBlock * RowBlock * DepthPairs(k);
+    public static int PackedWeightsLength(int m, int k, KernelVariant variant) =>
+        (m + RowBlock - 1) / RowBlock * RowBlock * DepthGroups(k, variant);
 
     /// <summary>Bytes <see cref="PackActivations"/> writes for a k x n matrix.</summary>
-    public static int PackedActivationsLength(int k, int n) => Panels(n) * DepthPairs(k) * 2 * PanelWidth;
+    public static int PackedActivationsLength(int k, int n, KernelVariant variant) => Panels(n) * PanelLength(k, variant);
 
     /// <summary>Bytes of one packed B panel.</summary>
-    public static int PanelLength(int k) => DepthPairs(k) * 2 * PanelWidth;
+    public static int PanelLength(int k, KernelVariant variant) => DepthGroups(k, variant) * GroupSize(variant) * PanelWidth;
 
-    /// <summary>Packs A[m x k] (row-major, leading dimension <paramref name="lda"/>) into int16 pairs by row block.</summary>
-    public static void PackWeights(int m, int k, ReadOnlySpan<sbyte> a, int lda, Span<int> packed)
+    /// <summary>Packs A[m x k] (row-major, leading dimension <paramref name="lda"/>) by row block and depth group.</summary>
+    public static void PackWeights(int m, int k, ReadOnlySpan<sbyte> a, int lda, Span<int> packed, KernelVariant variant)
     {
         CheckDimensions(m, 1, k);
         Check("A", m, k, a.Length, lda);
-        int pairs = DepthPairs(k), length = PackedWeightsLength(m, k);
+        int group = GroupSize(variant), groups = DepthGroups(k, variant), length = PackedWeightsLength(m, k, variant);
         if (packed.Length < length)
         {
             throw new ArgumentException($"int8 GEMM: packed A needs {length} elements, got {packed.Length}.");
@@ -67,36 +83,53 @@ public static unsafe class GemmS8U8
         for (int i = 0; i < m; i++)
         {
             ReadOnlySpan<sbyte> row = a.Slice(i * lda, k);
-            int blockBase = i / RowBlock * pairs * RowBlock + i % RowBlock;
-            for (int q = 0; q < pairs; q++)
+            int blockBase = i / RowBlock * groups * RowBlock + i % RowBlock;
+            for (int q = 0; q < groups; q++)
             {
-                int p = 2 * q;
-                short lo = row[p], hi = p + 1 < k ? row[p + 1] : (short)0;
-                packed[blockBase + q * RowBlock] = (ushort)lo | (hi << 16);
+                int value = 0;
+                for (int e = 0; e < group && group * q + e < k; e++)
+                {
+                    // g = 2: sign-extended int16 halves; g = 4: raw bytes.
+                    value |= group == 2 ? (ushort)row[group * q + e] << (16 * e) : (byte)row[group * q + e] << (8 * e);
+                }
+                packed[blockBase + q * RowBlock] = value;
             }
         }
     }
 
-    /// <summary>Packs B[k x n] (row-major, leading dimension <paramref name="ldb"/>) into panels of 16 columns with interleaved depth pairs.</summary>
-    public static void PackActivations(int k, int n, ReadOnlySpan<byte> b, int ldb, Span<byte> packed)
+    /// <summary>Packs B[k x n] (row-major, leading dimension <paramref name="ldb"/>) into panels of 16 columns by depth group.</summary>
+    public static void PackActivations(int k, int n, ReadOnlySpan<byte> b, int ldb, Span<byte> packed, KernelVariant variant)
     {
         CheckDimensions(1, n, k);
         Check("B", k, n, b.Length, ldb);
-        int pairs = DepthPairs(k), length = PackedActivationsLength(k, n);
-        if (packed.Length < length)
+        int group = GroupSize(variant), groups = DepthGroups(k, variant), panelLength = PanelLength(k, variant);
+        CheckPacked(packed.Length, PackedActivationsLength(k, n, variant));
+        fixed (byte* source = b, destination = packed)
         {
-            throw new ArgumentException($"int8 GEMM: packed B needs {length} bytes, got {packed.Length}.");
-        }
-        for (int panel = 0, j0 = 0; j0 < n; panel++, j0 += PanelWidth)
-        {
-            int cols = Math.Min(PanelWidth, n - j0);
-            Span<byte> dst = packed.Slice(panel * pairs * 2 * PanelWidth, pairs * 2 * PanelWidth);
-            for (int q = 0; q < pairs; q++)
+            for (int panel = 0, j0 = 0; j0 < n; panel++, j0 += PanelWidth)
             {
-                int p = 2 * q;
-                ReadOnlySpan<byte> row0 = b.Slice(p * ldb + j0, cols);
-                ReadOnlySpan<byte> row1 = p + 1 < k ? b.Slice((p + 1) * ldb + j0, cols) : default;
-                InterleavePair(row0, row1, dst.Slice(q * 2 * PanelWidth, 2 * PanelWidth));
+                int cols = Math.Min(PanelWidth, n - j0);
+                byte* dst = destination + (long)panel * panelLength;
+                for (int q = 0; q < groups; q++, dst += group * PanelWidth)
+                {
+                    if (cols == PanelWidth)
+                    {
+                        // Rows past k are null: zeros.
+                        byte* row = source + (long)group * q * ldb + j0;
+                        int present = Math.Min(group, k - group * q);
+                        InterleaveGroup(row, present > 1 ? row + ldb : null, present > 2 ? row + 2L * ldb : null,
+                            present > 3 ? row + 3L * ldb : null, dst, group);
+                        continue;
+                    }
+                    new Span<byte>(dst, group * PanelWidth).Clear();
+                    for (int t = 0; t < cols; t++)
+                    {
+                        for (int e = 0; e < group && group * q + e < k; e++)
+                        {
+                            dst[ByteOffset(t, group) + e] = source[(long)(group * q + e) * ldb + j0 + t];
+                        }
+                    }
+                }
             }
         }
     }
@@ -105,63 +138,51 @@ public static unsafe class GemmS8U8
     /// Packs B = Xᵀ where X[n x k] is row-major with leading dimension <paramref name="ldx"/>: a batch of input vectors,
     /// one per row, becomes the k x n right operand of a linear layer (C[out x n] = W X ᵀ).
     /// </summary>
-    public static void PackActivationsTransposed(int k, int n, ReadOnlySpan<byte> x, int ldx, Span<byte> packed)
+    public static void PackActivationsTransposed(int k, int n, ReadOnlySpan<byte> x, int ldx, Span<byte> packed, KernelVariant variant)
     {
         CheckDimensions(1, n, k);
         Check("X", n, k, x.Length, ldx);
-        int pairs = DepthPairs(k), length = PackedActivationsLength(k, n);
-        if (packed.Length < length)
-        {
-            throw new ArgumentException($"int8 GEMM: packed B needs {length} bytes, got {packed.Length}.");
-        }
+        int group = GroupSize(variant), groups = DepthGroups(k, variant), panelLength = PanelLength(k, variant);
+        int length = PackedActivationsLength(k, n, variant);
+        CheckPacked(packed.Length, length);
         packed[..length].Clear();
         for (int panel = 0, j0 = 0; j0 < n; panel++, j0 += PanelWidth)
         {
             int cols = Math.Min(PanelWidth, n - j0);
-            Span<byte> dst = packed.Slice(panel * pairs * 2 * PanelWidth, pairs * 2 * PanelWidth);
+            Span<byte> dst = packed.Slice(panel * panelLength, panelLength);
             for (int t = 0; t < cols; t++)
             {
+                // Column t of the panel is sample j0 + t: its k values, g at a time, go to the same offset of every group.
                 ReadOnlySpan<byte> sample = x.Slice((j0 + t) * ldx, k);
-                // Within a half of 16 bytes, column t's pair sits at 2t; the second half holds columns 8..15.
-                int offset = PairOffset(t);
-                for (int q = 0; q < k / 2; q++)
+                int offset = ByteOffset(t, group);
+                for (int p = 0; p < k; p++)
                 {
-                    dst[q * 2 * PanelWidth + offset] = sample[2 * q];
-                    dst[q * 2 * PanelWidth + offset + 1] = sample[2 * q + 1];
-                }
-                if (k % 2 == 1)
-                {
-                    dst[(pairs - 1) * 2 * PanelWidth + offset] = sample[k - 1];
+                    dst[p / group * group * PanelWidth + offset + p % group] = sample[p];
                 }
             }
         }
     }
 
     /// <summary>
-    /// One depth pair of one panel: 32 bytes, columns 0..7 interleaved in the first half and 8..15 in the second
-    /// (row1 empty means the odd last depth step: zeros).
+    /// One depth group of one full panel from 16 bytes of each of its g rows (a null row is the zeros past k):
+    /// byte-interleaved pairs (g = 2, 32 bytes) or quads (g = 4, 64 bytes) in the packed B order.
     /// </summary>
-    internal static void InterleavePair(ReadOnlySpan<byte> row0, ReadOnlySpan<byte> row1, Span<byte> dst)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void InterleaveGroup(byte* row0, byte* row1, byte* row2, byte* row3, byte* dst, int group)
     {
-        if (row0.Length == PanelWidth && (row1.IsEmpty || row1.Length == PanelWidth) && dst.Length >= 2 * PanelWidth)
+        if (group == 2)
         {
-            fixed (byte* p0 = row0, p1 = row1, d = dst)
-            {
-                InterleavePair(p0, row1.IsEmpty ? null : p1, d);
-            }
-            return;
+            InterleavePairs(row0, row1, dst);
         }
-        dst[..(2 * PanelWidth)].Clear();
-        for (int t = 0; t < row0.Length; t++)
+        else
         {
-            dst[PairOffset(t)] = row0[t];
-            dst[PairOffset(t) + 1] = row1.IsEmpty ? (byte)0 : row1[t];
+            InterleaveQuads(row0, row1, row2, row3, dst);
         }
     }
 
-    /// <summary>16 bytes of depth step p and 16 of step p + 1 (null: zeros) into one packed depth pair of a full panel.</summary>
+    /// <summary>Rows p and p + 1 (null: zeros) of a full panel as 16 byte pairs: columns 0-7, then 8-15.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void InterleavePair(byte* row0, byte* row1, byte* dst)
+    internal static void InterleavePairs(byte* row0, byte* row1, byte* dst)
     {
         if (Sse2.IsSupported)
         {
@@ -173,42 +194,74 @@ public static unsafe class GemmS8U8
         }
         for (int t = 0; t < PanelWidth; t++)
         {
-            dst[PairOffset(t)] = row0[t];
-            dst[PairOffset(t) + 1] = row1 == null ? (byte)0 : row1[t];
+            int o = ByteOffset(t, 2);
+            dst[o] = row0[t];
+            dst[o + 1] = row1 == null ? (byte)0 : row1[t];
         }
     }
 
-    /// <summary>Where column t's pair starts inside a packed depth pair: 2t in the first half, 16 + 2(t - 8) in the second.</summary>
-    internal static int PairOffset(int t) => t < 8 ? 2 * t : PanelWidth + 2 * (t - 8);
+    /// <summary>Rows p .. p + 3 (null: zeros) of a full panel as 16 byte quads, column by column.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void InterleaveQuads(byte* row0, byte* row1, byte* row2, byte* row3, byte* dst)
+    {
+        if (Sse2.IsSupported)
+        {
+            Vector128<byte> v0 = Sse2.LoadVector128(row0);
+            Vector128<byte> v1 = row1 == null ? Vector128<byte>.Zero : Sse2.LoadVector128(row1);
+            Vector128<byte> v2 = row2 == null ? Vector128<byte>.Zero : Sse2.LoadVector128(row2);
+            Vector128<byte> v3 = row3 == null ? Vector128<byte>.Zero : Sse2.LoadVector128(row3);
+            // Byte pairs (0,1) and (2,3) of each column, then the two pairs side by side: four columns per 16 bytes.
+            Vector128<ushort> low01 = Sse2.UnpackLow(v0, v1).AsUInt16(), high01 = Sse2.UnpackHigh(v0, v1).AsUInt16();
+            Vector128<ushort> low23 = Sse2.UnpackLow(v2, v3).AsUInt16(), high23 = Sse2.UnpackHigh(v2, v3).AsUInt16();
+            Sse2.Store(dst, Sse2.UnpackLow(low01, low23).AsByte());
+            Sse2.Store(dst + 16, Sse2.UnpackHigh(low01, low23).AsByte());
+            Sse2.Store(dst + 32, Sse2.UnpackLow(high01, high23).AsByte());
+            Sse2.Store(dst + 48, Sse2.UnpackHigh(high01, high23).AsByte());
+            return;
+        }
+        for (int t = 0; t < PanelWidth; t++)
+        {
+            dst[4 * t] = row0[t];
+            dst[4 * t + 1] = row1 == null ? (byte)0 : row1[t];
+            dst[4 * t + 2] = row2 == null ? (byte)0 : row2[t];
+            dst[4 * t + 3] = row3 == null ? (byte)0 : row3[t];
+        }
+    }
+
+    /// <summary>Where column t's group starts inside a packed depth group (see the layout above).</summary>
+    internal static int ByteOffset(int t, int group) => group == 4 ? 4 * t : t < 8 ? 2 * t : PanelWidth + 2 * (t - 8);
 
     /// <summary>Sum over depth of every column of a packed B (for the za colsum(B) correction of asymmetric weights).</summary>
-    public static void PackedColumnSums(int k, int n, ReadOnlySpan<byte> packedB, Span<int> sums)
+    public static void PackedColumnSums(int k, int n, ReadOnlySpan<byte> packedB, Span<int> sums, KernelVariant variant)
     {
-        int pairs = DepthPairs(k);
+        int group = GroupSize(variant), groups = DepthGroups(k, variant), panelLength = PanelLength(k, variant);
         for (int j = 0; j < n; j++)
         {
-            int panel = j / PanelWidth, t = j % PanelWidth;
-            int offset = PairOffset(t);
-            ReadOnlySpan<byte> dst = packedB.Slice(panel * pairs * 2 * PanelWidth, pairs * 2 * PanelWidth);
+            int offset = ByteOffset(j % PanelWidth, group);
+            ReadOnlySpan<byte> panel = packedB.Slice(j / PanelWidth * panelLength, panelLength);
             int sum = 0;
-            for (int q = 0; q < pairs; q++)
+            for (int q = 0; q < groups; q++)
             {
-                sum += dst[q * 2 * PanelWidth + offset] + dst[q * 2 * PanelWidth + offset + 1];
+                for (int e = 0; e < group; e++)
+                {
+                    sum += panel[q * group * PanelWidth + offset + e];
+                }
             }
             sums[j] = sum;
         }
     }
 
     /// <summary>
-    /// C[m x n] = A B from packed operands (<see cref="PackWeights"/>, <see cref="PackActivations"/>), exactly, in int32.
-    /// <paramref name="variant"/> Scalar runs a portable loop over the packed layout (the fallback without AVX2).
+    /// C[m x n] = A B from operands packed for <paramref name="variant"/> (<see cref="PackWeights"/>,
+    /// <see cref="PackActivations"/>), exactly, in int32. Scalar runs a portable loop over the packed layout (the
+    /// fallback without AVX2).
     /// </summary>
     public static void MultiplyPacked(int m, int n, int k, ReadOnlySpan<int> packedA, ReadOnlySpan<byte> packedB,
         Span<int> c, int ldc, KernelVariant variant)
     {
         CheckDimensions(m, n, k);
         Check("C", m, n, c.Length, ldc);
-        if (packedA.Length < PackedWeightsLength(m, k) || packedB.Length < PackedActivationsLength(k, n))
+        if (packedA.Length < PackedWeightsLength(m, k, variant) || packedB.Length < PackedActivationsLength(k, n, variant))
         {
             throw new ArgumentException($"int8 GEMM: packed operands of {packedA.Length} and {packedB.Length} do not fit m={m}, n={n}, k={k}.");
         }
@@ -216,31 +269,36 @@ public static unsafe class GemmS8U8
         {
             return;
         }
-        if (variant != KernelVariant.Scalar && !Avx2.IsSupported)
+        if ((variant == KernelVariant.Avx2Fma && !Avx2.IsSupported) || (variant == KernelVariant.AvxVnni && !AvxVnni.IsSupported)
+            || variant == KernelVariant.Vector)
         {
-            throw new PlatformNotSupportedException($"int8 GEMM variant {variant} needs AVX2.");
+            throw new PlatformNotSupportedException($"int8 GEMM variant {variant} is not supported on this CPU.");
         }
-        int pairs = DepthPairs(k), panelLength = PanelLength(k);
+        int groups = DepthGroups(k, variant), panelLength = PanelLength(k, variant);
         Span<int> tile = stackalloc int[RowBlock * PanelWidth];
         fixed (int* pa = packedA, pt = tile)
         fixed (byte* pb = packedB)
         {
-            // Panel outer, row block inner: a panel of B (pairs x 32 bytes) stays in L1 while every row block of A meets it.
+            // Panel outer, row block inner: a panel of B stays in L1 while every row block of A meets it.
             for (int panel = 0, j0 = 0; j0 < n; panel++, j0 += PanelWidth)
             {
                 int cols = Math.Min(PanelWidth, n - j0);
                 for (int i0 = 0; i0 < m; i0 += RowBlock)
                 {
                     int rows = Math.Min(RowBlock, m - i0);
-                    int* a = pa + i0 / RowBlock * pairs * RowBlock;
+                    int* a = pa + i0 / RowBlock * groups * RowBlock;
                     byte* b = pb + (long)panel * panelLength;
-                    if (variant == KernelVariant.Scalar)
+                    switch (variant)
                     {
-                        PortableTile(pairs, a, b, pt);
-                    }
-                    else
-                    {
-                        MicroKernel4x16(pairs, a, b, pt);
+                        case KernelVariant.AvxVnni:
+                            MicroKernelVnni4x16(groups, a, b, pt);
+                            break;
+                        case KernelVariant.Avx2Fma:
+                            MicroKernel4x16(groups, a, b, pt);
+                            break;
+                        default:
+                            PortableTile(groups, a, b, pt);
+                            break;
                     }
                     for (int r = 0; r < rows; r++)
                     {
@@ -267,12 +325,12 @@ public static unsafe class GemmS8U8
             Scalar(m, n, k, a, lda, b, ldb, c, ldc);
             return;
         }
-        int[] packedA = new int[PackedWeightsLength(m, k)];
-        byte[] packedB = new byte[PackedActivationsLength(k, n)];
+        int[] packedA = new int[PackedWeightsLength(m, k, variant)];
+        byte[] packedB = new byte[PackedActivationsLength(k, n, variant)];
         if (m > 0 && n > 0 && k > 0)
         {
-            PackWeights(m, k, a, lda, packedA);
-            PackActivations(k, n, b, ldb, packedB);
+            PackWeights(m, k, a, lda, packedA, variant);
+            PackActivations(k, n, b, ldb, packedB, variant);
         }
         MultiplyPacked(m, n, k, packedA, packedB, c, ldc, variant);
     }
@@ -294,7 +352,7 @@ public static unsafe class GemmS8U8
         }
     }
 
-    // The packed layout read with plain loops: what the AVX2 kernel computes, for CPUs without it.
+    // The pair layout read with plain loops: what the AVX2 kernel computes, for CPUs without it.
     private static void PortableTile(int pairs, int* a, byte* b, int* tile)
     {
         new Span<int>(tile, RowBlock * PanelWidth).Clear();
@@ -305,7 +363,7 @@ public static unsafe class GemmS8U8
                 int lo = (short)a[r], hi = a[r] >> 16;
                 for (int t = 0; t < PanelWidth; t++)
                 {
-                    int offset = PairOffset(t);
+                    int offset = ByteOffset(t, 2);
                     tile[r * PanelWidth + t] += lo * b[offset] + hi * b[offset + 1];
                 }
             }
@@ -337,6 +395,41 @@ public static unsafe class GemmS8U8
             a += RowBlock;
             b += 2 * PanelWidth;
         }
+        Store(tile, c00, c01, c10, c11, c20, c21, c30, c31);
+    }
+
+    // 4 rows x 16 columns of int32: per depth quad, two 32-byte loads of B (8 columns x 4 bytes each) and four
+    // broadcasts of A's 4 bytes; eight vpdpbusd add 4 products each into every lane.
+    private static void MicroKernelVnni4x16(int quads, int* a, byte* b, int* tile)
+    {
+        Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector256<int> c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int q = 0; q < quads; q++)
+        {
+            Vector256<byte> b0 = Avx.LoadVector256(b);
+            Vector256<byte> b1 = Avx.LoadVector256(b + 32);
+            Vector256<sbyte> a0 = Vector256.Create(a[0]).AsSByte();
+            c00 = AvxVnni.MultiplyWideningAndAdd(c00, b0, a0);
+            c01 = AvxVnni.MultiplyWideningAndAdd(c01, b1, a0);
+            Vector256<sbyte> a1 = Vector256.Create(a[1]).AsSByte();
+            c10 = AvxVnni.MultiplyWideningAndAdd(c10, b0, a1);
+            c11 = AvxVnni.MultiplyWideningAndAdd(c11, b1, a1);
+            Vector256<sbyte> a2 = Vector256.Create(a[2]).AsSByte();
+            c20 = AvxVnni.MultiplyWideningAndAdd(c20, b0, a2);
+            c21 = AvxVnni.MultiplyWideningAndAdd(c21, b1, a2);
+            Vector256<sbyte> a3 = Vector256.Create(a[3]).AsSByte();
+            c30 = AvxVnni.MultiplyWideningAndAdd(c30, b0, a3);
+            c31 = AvxVnni.MultiplyWideningAndAdd(c31, b1, a3);
+            a += RowBlock;
+            b += 4 * PanelWidth;
+        }
+        Store(tile, c00, c01, c10, c11, c20, c21, c30, c31);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(int* tile, Vector256<int> c00, Vector256<int> c01, Vector256<int> c10, Vector256<int> c11,
+        Vector256<int> c20, Vector256<int> c21, Vector256<int> c30, Vector256<int> c31)
+    {
         Avx.Store(tile, c00); Avx.Store(tile + 8, c01);
         Avx.Store(tile + 16, c10); Avx.Store(tile + 24, c11);
         Avx.Store(tile + 32, c20); Avx.Store(tile + 40, c21);
@@ -348,6 +441,14 @@ public static unsafe class GemmS8U8
         if (m < 0 || n < 0 || k < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(m), $"int8 GEMM dimensions must be non-negative, got m={m}, n={n}, k={k}.");
+        }
+    }
+
+    private static void CheckPacked(int length, int needed)
+    {
+        if (length < needed)
+        {
+            throw new ArgumentException($"int8 GEMM: packed B needs {needed} bytes, got {length}.");
         }
     }
 

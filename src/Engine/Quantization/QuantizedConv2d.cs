@@ -88,8 +88,8 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
 
     private Span<int> Convolve(ReadOnlySpan<byte> image, in ConvGeometry g, QuantizedWorkspace workspace)
     {
-        Span<byte> packed = workspace.Packed(ConvPackQ8.PackedLength(g));
-        ConvPackQ8.Pack(image, g, (byte)Input.ZeroPoint, workspace.Scratch(ConvPackQ8.ScratchLength(g)), packed);
+        Span<byte> packed = workspace.Packed(ConvPackQ8.PackedLength(g, Variant));
+        ConvPackQ8.Pack(image, g, (byte)Input.ZeroPoint, workspace.Scratch(ConvPackQ8.ScratchLength(g)), packed, Variant);
         return Accumulate(packed, g.ColumnCols, workspace);
     }
 

@@ -65,8 +65,8 @@ public sealed class QuantizedLinear : QuantizedWeightedLayer
 
     private Span<int> Multiply(ReadOnlySpan<byte> input, int samples, QuantizedWorkspace workspace)
     {
-        Span<byte> packed = workspace.Packed(GemmS8U8.PackedActivationsLength(InFeatures, samples));
-        GemmS8U8.PackActivationsTransposed(InFeatures, samples, input, InFeatures, packed);
+        Span<byte> packed = workspace.Packed(GemmS8U8.PackedActivationsLength(InFeatures, samples, Variant));
+        GemmS8U8.PackActivationsTransposed(InFeatures, samples, input, InFeatures, packed, Variant);
         return Accumulate(packed, samples, workspace);
     }
 

@@ -67,8 +67,8 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
         FusedRelu = fusedRelu;
         _hasWeightZeroPoints = weightZeroPoints.Any(z => z != 0);
 
-        _packedWeights = new int[GemmS8U8.PackedWeightsLength(OutFeatures, Depth)];
-        GemmS8U8.PackWeights(OutFeatures, Depth, weights, Depth, _packedWeights);
+        _packedWeights = new int[GemmS8U8.PackedWeightsLength(OutFeatures, Depth, Variant)];
+        GemmS8U8.PackWeights(OutFeatures, Depth, weights, Depth, _packedWeights, Variant);
         _addends = new int[OutFeatures];
         _mantissas = new int[OutFeatures];
         _shifts = new int[OutFeatures];
@@ -99,6 +99,9 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
             _logitScales[c] = input.Scale * weightScale;
         }
     }
+
+    /// <summary>The int8 GEMM variant this layer packs its operands for (the CPU's best).</summary>
+    protected static KernelVariant Variant => GemmS8U8.Best;
 
     /// <summary>Output channels (rows of the GEMM).</summary>
     public int OutFeatures { get; }
@@ -160,11 +163,11 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     protected Span<int> Accumulate(ReadOnlySpan<byte> packed, int n, QuantizedWorkspace workspace)
     {
         Span<int> accumulators = workspace.Accumulators(OutFeatures * n);
-        GemmS8U8.MultiplyPacked(OutFeatures, n, Depth, _packedWeights, packed, accumulators, n, GemmS8U8.Best);
+        GemmS8U8.MultiplyPacked(OutFeatures, n, Depth, _packedWeights, packed, accumulators, n, Variant);
         if (_hasWeightZeroPoints)
         {
             Span<int> columnSums = workspace.ColumnSums(n);
-            GemmS8U8.PackedColumnSums(Depth, n, packed, columnSums);
+            GemmS8U8.PackedColumnSums(Depth, n, packed, columnSums, Variant);
             for (int c = 0; c < OutFeatures; c++)
             {
                 int zw = WeightZeroPoint(c);

@@ -106,17 +106,18 @@ public class GemmS8U8Tests
             (sbyte[] a, byte[] b) = Operands(m, n, k, seed++, extreme: seed % 2 == 0);
             int[] expected = new int[m * n], actual = new int[m * n];
             GemmS8U8.Multiply(m, n, k, a, k, b, n, expected, n, KernelVariant.Scalar);
-            int[] packedA = new int[GemmS8U8.PackedWeightsLength(m, k)];
-            byte[] packedB = new byte[GemmS8U8.PackedActivationsLength(k, n)];
-            GemmS8U8.PackWeights(m, k, a, k, packedA);
-            GemmS8U8.PackActivations(k, n, b, n, packedB);
+            int[] packedA = new int[GemmS8U8.PackedWeightsLength(m, k, KernelVariant.Scalar)];
+            byte[] packedB = new byte[GemmS8U8.PackedActivationsLength(k, n, KernelVariant.Scalar)];
+            GemmS8U8.PackWeights(m, k, a, k, packedA, KernelVariant.Scalar);
+            GemmS8U8.PackActivations(k, n, b, n, packedB, KernelVariant.Scalar);
             GemmS8U8.MultiplyPacked(m, n, k, packedA, packedB, actual, n, KernelVariant.Scalar);
             Assert.Equal(expected, actual);
         }
     }
 
-    [Fact]
-    public void Packing_a_transposed_batch_equals_packing_its_transpose_and_column_sums_match()
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Packing_a_transposed_batch_equals_packing_its_transpose_and_column_sums_match(KernelVariant variant)
     {
         var random = new SeededRandom(8);
         foreach (int n in new[] { 1, 5, 16, 17, 40 })
@@ -131,12 +132,12 @@ public class GemmS8U8Tests
                     xt[p * n + s] = x[s * k + p];
                 }
             }
-            byte[] fromRows = new byte[GemmS8U8.PackedActivationsLength(k, n)], fromColumns = new byte[fromRows.Length];
-            GemmS8U8.PackActivationsTransposed(k, n, x, k, fromRows);
-            GemmS8U8.PackActivations(k, n, xt, n, fromColumns);
+            byte[] fromRows = new byte[GemmS8U8.PackedActivationsLength(k, n, variant)], fromColumns = new byte[fromRows.Length];
+            GemmS8U8.PackActivationsTransposed(k, n, x, k, fromRows, variant);
+            GemmS8U8.PackActivations(k, n, xt, n, fromColumns, variant);
             Assert.Equal(fromColumns, fromRows);
             int[] sums = new int[n];
-            GemmS8U8.PackedColumnSums(k, n, fromRows, sums);
+            GemmS8U8.PackedColumnSums(k, n, fromRows, sums, variant);
             for (int s = 0; s < n; s++)
             {
                 Assert.Equal(x.Skip(s * k).Take(k).Sum(v => v), sums[s]);
@@ -144,8 +145,9 @@ public class GemmS8U8Tests
         }
     }
 
-    [Fact]
-    public void Direct_convolution_packing_equals_im2col_then_pack()
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Direct_convolution_packing_equals_im2col_then_pack(KernelVariant variant)
     {
         var random = new SeededRandom(21);
         foreach ((int c, int h, int w, int kernel, int pad) in new[] { (1, 32, 32, 3, 1), (3, 5, 16, 3, 1), (2, 7, 32, 3, 1), (5, 4, 16, 1, 0), (2, 6, 16, 5, 2) })
@@ -153,9 +155,9 @@ public class GemmS8U8Tests
             var g = new ConvGeometry(c, h, w, kernel, kernel, 1, 1, pad, pad);
             Assert.True(ConvPackQ8.CanPackDirect(g));
             byte[] image = Enumerable.Range(0, g.InputSize).Select(_ => (byte)random.NextInt(256)).ToArray();
-            byte[] direct = new byte[ConvPackQ8.PackedLength(g)], reference = new byte[direct.Length];
-            ConvPackQ8.Pack(image, g, 93, new byte[ConvPackQ8.ScratchLength(g)], direct);
-            ConvPackQ8.PackViaIm2Col(image, g, 93, new byte[g.ColumnRows * g.ColumnCols], reference);
+            byte[] direct = new byte[ConvPackQ8.PackedLength(g, variant)], reference = new byte[direct.Length];
+            ConvPackQ8.Pack(image, g, 93, new byte[ConvPackQ8.ScratchLength(g)], direct, variant);
+            ConvPackQ8.PackViaIm2Col(image, g, 93, new byte[g.ColumnRows * g.ColumnCols], reference, variant);
             Assert.Equal(reference, direct);
         }
         // Stride 2 and widths that are not multiples of 16 take the im2col path.
