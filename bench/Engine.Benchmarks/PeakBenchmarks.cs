@@ -11,7 +11,9 @@ namespace Engine.Benchmarks;
 /// <item>FloatFma: Iterations x 12 vfmadd231ps of 8 lanes, 16 flop each: GFLOP/s = 12 x 16 x Iterations / time;</item>
 /// <item>Int16Pairs: Iterations x 6 (vpmaddwd + vpaddd), what GemmS8U8 runs: 16 multiply-adds = 32 op each, GOP/s = 6 x 32 x Iterations / time;</item>
 /// <item>UInt8Pairs: Iterations x 6 (vpmaddubsw + vpmaddwd with ones + vpaddd), the u8 x s8 sequence without int16 widening:
-/// 32 multiply-adds = 64 op each, GOP/s = 6 x 64 x Iterations / time.</item>
+/// 32 multiply-adds = 64 op each, GOP/s = 6 x 64 x Iterations / time;</item>
+/// <item>Vnni: Iterations x 12 vpdpbusd (AVX-VNNI, where present: the int8 GEMM's variant there), 32 multiply-adds = 64 op
+/// each, GOP/s = 12 x 64 x Iterations / time.</item>
 /// </list>
 /// </summary>
 public class PeakBenchmarks
@@ -74,6 +76,30 @@ public class PeakBenchmarks
             c5 = Avx2.Add(c5, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(a, b5), ones));
         }
         return c0 + c1 + c2 + c3 + c4 + c5;
+    }
+
+    [Benchmark]
+    public Vector256<int> Vnni()
+    {
+        if (!AvxVnni.IsSupported)
+        {
+            return default;
+        }
+        // vpdpbusd adds into its accumulator, so even constant operands cannot be hoisted: 12 chains, as for FMA.
+        var a = Vector256.Create((byte)3);
+        var b = Vector256.Create((sbyte)5);
+        Vector256<int> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        Vector256<int> c6 = default, c7 = default, c8 = default, c9 = default, c10 = default, c11 = default;
+        for (int i = 0; i < Iterations; i++)
+        {
+            c0 = AvxVnni.MultiplyWideningAndAdd(c0, a, b); c1 = AvxVnni.MultiplyWideningAndAdd(c1, a, b);
+            c2 = AvxVnni.MultiplyWideningAndAdd(c2, a, b); c3 = AvxVnni.MultiplyWideningAndAdd(c3, a, b);
+            c4 = AvxVnni.MultiplyWideningAndAdd(c4, a, b); c5 = AvxVnni.MultiplyWideningAndAdd(c5, a, b);
+            c6 = AvxVnni.MultiplyWideningAndAdd(c6, a, b); c7 = AvxVnni.MultiplyWideningAndAdd(c7, a, b);
+            c8 = AvxVnni.MultiplyWideningAndAdd(c8, a, b); c9 = AvxVnni.MultiplyWideningAndAdd(c9, a, b);
+            c10 = AvxVnni.MultiplyWideningAndAdd(c10, a, b); c11 = AvxVnni.MultiplyWideningAndAdd(c11, a, b);
+        }
+        return c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11;
     }
 
     private static Vector256<float> Fma3(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
