@@ -28,18 +28,25 @@ public static unsafe class ImplicitConvF32
     public static void Forward(ReadOnlySpan<float> image, in ConvGeometry g, ReadOnlySpan<float> packedWeights, int outChannels,
         Span<float> y, Span<float> padded, Span<int> offsets)
     {
+        Prepare(image, g, padded, offsets);
+        Compute(g, packedWeights, outChannels, y, padded, offsets, 0, g.ColumnCols / Nr);
+    }
+
+    /// <summary>Output pixels are computed in panels of this many (one output row holds OW / 16 of them).</summary>
+    public const int PanelWidth = Nr;
+
+    /// <summary>Fills <paramref name="padded"/> with the zero-padded image and <paramref name="offsets"/> with the tap offsets.</summary>
+    public static void Prepare(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> padded, Span<int> offsets)
+    {
         if (!Supports(g))
         {
             throw new PlatformNotSupportedException($"implicit convolution does not support {g} on this CPU.");
         }
-        int k = g.ColumnRows, pixels = g.ColumnCols, outW = g.OutWidth;
-        int hp = g.Height + 2 * g.PadHeight, wp = g.Width + 2 * g.PadWidth;
-        if (image.Length < g.InputSize || padded.Length < PaddedLength(g) || offsets.Length < k
-            || y.Length < outChannels * pixels || packedWeights.Length < GemmF32.PackedRowsLength(outChannels, k))
+        int k = g.ColumnRows, hp = g.Height + 2 * g.PadHeight, wp = g.Width + 2 * g.PadWidth;
+        if (image.Length < g.InputSize || padded.Length < PaddedLength(g) || offsets.Length < k)
         {
-            throw new ArgumentException($"implicit convolution: spans too small for {g} with {outChannels} output channels.");
+            throw new ArgumentException($"implicit convolution: spans too small for {g}.");
         }
-
         // Zero-padded copy of the image: borders stay zero, so every tap read is in bounds.
         padded[..PaddedLength(g)].Clear();
         for (int c = 0; c < g.Channels; c++)
@@ -61,7 +68,21 @@ public static unsafe class ImplicitConvF32
                 }
             }
         }
+    }
 
+    /// <summary>
+    /// Output panels [<paramref name="firstPanel"/>, + <paramref name="panelCount"/>) (16 pixels each) of y[Cout, OH OW]
+    /// from a <see cref="Prepare"/>d image: disjoint panel ranges can run on different threads.
+    /// </summary>
+    public static void Compute(in ConvGeometry g, ReadOnlySpan<float> packedWeights, int outChannels, Span<float> y,
+        ReadOnlySpan<float> padded, ReadOnlySpan<int> offsets, int firstPanel, int panelCount)
+    {
+        int k = g.ColumnRows, pixels = g.ColumnCols, outW = g.OutWidth, wp = g.Width + 2 * g.PadWidth;
+        if (!Supports(g) || padded.Length < PaddedLength(g) || offsets.Length < k || y.Length < outChannels * pixels
+            || packedWeights.Length < GemmF32.PackedRowsLength(outChannels, k) || firstPanel < 0 || (firstPanel + panelCount) * Nr > pixels)
+        {
+            throw new ArgumentException($"implicit convolution: spans or panels [{firstPanel}, +{panelCount}) do not fit {g} with {outChannels} output channels.");
+        }
         fixed (float* pa = packedWeights, px = padded, pyBase = y)
         fixed (int* po = offsets)
         {
@@ -72,7 +93,7 @@ public static unsafe class ImplicitConvF32
                 {
                     int kc = Math.Min(GemmF32.DepthBlock, k - p0);
                     float* block = pa + GemmF32.RowBlockOffset(ic, p0, mc, k);
-                    for (int j0 = 0; j0 < pixels; j0 += Nr)
+                    for (int j0 = firstPanel * Nr; j0 < (firstPanel + panelCount) * Nr; j0 += Nr)
                     {
                         float* tapBase = px + (long)(j0 / outW) * wp + j0 % outW;
                         for (int ir = 0; ir < mc; ir += Mr)

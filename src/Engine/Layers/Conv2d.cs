@@ -118,19 +118,29 @@ public sealed class Conv2d : Layer
         _output.Resize([batch, OutChannels, g.OutHeight, g.OutWidth]);   // y: [N, Cout, OH, OW]
         _input = input;
         var work = new ForwardWork(this, g, input, _output);
+        if (GemmF32.Best == KernelVariant.Avx2Fma)
+        {
+            int packed = GemmF32.PackedRowsLength(OutChannels, g.ColumnRows);
+            if (_packedWeights.Length < packed)
+            {
+                _packedWeights = new float[packed];
+            }
+            GemmF32.PackRows(Weight.Value.Data, g.ColumnRows, OutChannels, g.ColumnRows, _packedWeights);
+        }
         if (batch >= WorkPartition.Threads)
         {
-            if (GemmF32.Best == KernelVariant.Avx2Fma)
-            {
-                int packed = GemmF32.PackedRowsLength(OutChannels, g.ColumnRows);
-                if (_packedWeights.Length < packed)
-                {
-                    _packedWeights = new float[packed];
-                }
-                GemmF32.PackRows(Weight.Value.Data, g.ColumnRows, OutChannels, g.ColumnRows, _packedWeights);
-            }
             EnsureWorkspace(g, WorkPartition.PartitionCount(batch), backward: false);
             WorkPartition.Run(batch, 1, work);
+        }
+        else if (ImplicitConvF32.Supports(g))
+        {
+            // Fewer samples than threads (batch-1 latency): pad each image once, then split its output pixels.
+            EnsureWorkspace(g, 1, backward: false);
+            for (int n = 0; n < batch; n++)
+            {
+                ImplicitConvF32.Prepare(input.Data.Slice(n * g.InputSize, g.InputSize), g, _columns[0], _offsets[0]);
+                WorkPartition.Run(g.ColumnCols / ImplicitConvF32.PanelWidth, 1, new ImplicitPanelsWork(this, g, n));
+            }
         }
         else
         {
@@ -142,6 +152,24 @@ public sealed class Conv2d : Layer
             }
         }
         return _output;
+    }
+
+    // Panels [start, end) of sample n's output, from the image padded into partition 0's workspace.
+    private readonly struct ImplicitPanelsWork(Conv2d layer, ConvGeometry g, int n) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            int pixels = g.ColumnCols, cout = layer.OutChannels;
+            Span<float> y = layer._output.Data.Slice(n * cout * pixels, cout * pixels);
+            ImplicitConvF32.Compute(g, layer._packedWeights, cout, y, layer._columns[0], layer._offsets[0], start, end - start);
+            ReadOnlySpan<float> bias = layer.Bias.Value.Data;
+            int first = start * ImplicitConvF32.PanelWidth, count = (end - start) * ImplicitConvF32.PanelWidth;
+            for (int c = 0; c < cout; c++)
+            {
+                Span<float> row = y.Slice(c * pixels + first, count);
+                TensorPrimitives.Add(row, bias[c], row);
+            }
+        }
     }
 
     private readonly struct ForwardWork(Conv2d layer, ConvGeometry g, Tensor input, Tensor output) : IPartitionedWork

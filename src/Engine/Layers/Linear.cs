@@ -77,8 +77,17 @@ public sealed class Linear : Layer
         }
         int batch = input.Dim(0);
         _output.Resize([batch, OutFeatures]);       // y: [N, out]
-        GemmF32.MultiplyParallel(false, true, batch, OutFeatures, InFeatures,
-            input.Data, InFeatures, Weight.Value.Data, InFeatures, _output.Data, OutFeatures, accumulate: false);
+        if (batch <= MatrixVectorBatch)
+        {
+            // A few samples: one dot product per output reads W once per sample; the GEMM would first pack all of W
+            // (2 MB for fc1), which costs more than the products themselves (batch-1 latency).
+            WorkPartition.Run(OutFeatures, 8, new DotWork(Weight.Value, input, _output, InFeatures, OutFeatures, batch));
+        }
+        else
+        {
+            GemmF32.MultiplyParallel(false, true, batch, OutFeatures, InFeatures,
+                input.Data, InFeatures, Weight.Value.Data, InFeatures, _output.Data, OutFeatures, accumulate: false);
+        }
         ReadOnlySpan<float> bias = Bias.Value.Data;
         for (int n = 0; n < batch; n++)
         {
@@ -87,6 +96,26 @@ public sealed class Linear : Layer
         }
         _input = input;
         return _output;
+    }
+
+    // Up to this many samples, the forward pass takes dot products instead of a GEMM.
+    private const int MatrixVectorBatch = 4;
+
+    // y[n, o] = W[o, :] . x[n, :] for outputs [start, end): partitions own disjoint output columns.
+    private readonly struct DotWork(Tensor weight, Tensor input, Tensor output, int inFeatures, int outFeatures, int batch) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            for (int n = 0; n < batch; n++)
+            {
+                ReadOnlySpan<float> x = input.Data.Slice(n * inFeatures, inFeatures);
+                Span<float> y = output.Data.Slice(n * outFeatures, outFeatures);
+                for (int o = start; o < end; o++)
+                {
+                    y[o] = TensorPrimitives.Dot(weight.Data.Slice(o * inFeatures, inFeatures), x);
+                }
+            }
+        }
     }
 
     /// <inheritdoc/>

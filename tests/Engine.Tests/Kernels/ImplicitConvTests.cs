@@ -45,6 +45,47 @@ public class ImplicitConvTests
     }
 
     [Fact]
+    public void Split_panel_ranges_give_exactly_the_whole_computation_and_batch_one_matches_a_batch()
+    {
+        var g = new ConvGeometry(3, 4, 32, 3, 3, 1, 1, 1, 1);
+        if (!ImplicitConvF32.Supports(g))
+        {
+            return;
+        }
+        const int cout = 7;
+        float[] image = TestData.Uniform(g.InputSize, 11), weights = TestData.Uniform(cout * g.ColumnRows, 12);
+        float[] packed = new float[GemmF32.PackedRowsLength(cout, g.ColumnRows)];
+        GemmF32.PackRows(weights, g.ColumnRows, cout, g.ColumnRows, packed);
+        float[] padded = new float[ImplicitConvF32.PaddedLength(g)];
+        int[] offsets = new int[g.ColumnRows];
+        float[] whole = new float[cout * g.ColumnCols], split = new float[whole.Length];
+        ImplicitConvF32.Forward(image, g, packed, cout, whole, padded, offsets);
+        ImplicitConvF32.Prepare(image, g, padded, offsets);
+        int panels = g.ColumnCols / ImplicitConvF32.PanelWidth;
+        ImplicitConvF32.Compute(g, packed, cout, split, padded, offsets, 3, panels - 3);
+        ImplicitConvF32.Compute(g, packed, cout, split, padded, offsets, 0, 3);
+        Assert.Equal(whole, split);
+
+        // The layer at batch 1 on two threads splits panels; at batch 2 it splits samples: the same numbers.
+        int saved = WorkPartition.Threads;
+        try
+        {
+            WorkPartition.Threads = 2;
+            var conv = new Conv2d(3, cout, 3, 1, 1);
+            conv.Initialize(new SeededRandom(13));
+            Tensor two = TestData.Tensor(14, 2, 3, 4, 32);
+            float[] batched = conv.Forward(two).Data.ToArray();
+            var one = new Tensor(1, 3, 4, 32);
+            two.Data[..one.Length].CopyTo(one.Data);
+            Assert.Equal(batched.AsSpan(0, cout * g.ColumnCols).ToArray(), conv.Forward(one).Data.ToArray());
+        }
+        finally
+        {
+            WorkPartition.Threads = saved;
+        }
+    }
+
+    [Fact]
     public void Conv2d_on_16_wide_images_takes_the_implicit_path_and_stays_correct()
     {
         int saved = WorkPartition.Threads;
