@@ -16,6 +16,8 @@ public enum KernelVariant
     Avx2Fma,
     /// <summary>AVX-VNNI (vpdpbusd: four u8 x s8 products into each int32 lane), for the int8 GEMM where the CPU has it.</summary>
     AvxVnni,
+    /// <summary><see cref="Vector512{T}"/> with AVX-512F fused multiply-add, for the implicit convolution where the CPU has it.</summary>
+    Avx512,
 }
 
 /// <summary>

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels;
@@ -8,11 +10,24 @@ namespace Engine.Kernels;
 /// tap r = (c, i, j) for the pixels (oh, ow0 .. ow0 + 15), are xp[c, oh + i, ow0 + j .. ow0 + j + 15]: contiguous.
 /// So the kernel reads them in place through a table of tap offsets, offset[r] = (c (H + 2p) + i) (W + 2p) + j, and the
 /// im2col pass (a 1.2 MB copy per image for conv2) disappears. Needs AVX2 + FMA, stride 1 and rows of output pixels
-/// that are whole multiples of 16 (<see cref="Supports"/>); otherwise the layer uses im2col.
+/// that are whole multiples of 16 (<see cref="Supports"/>); otherwise the layer uses im2col. Where the CPU has
+/// AVX-512F and rows are multiples of 32, a 6 x 32 micro-kernel on <see cref="Vector512{T}"/> does twice the work per
+/// instruction (<see cref="VariantFor"/>); both variants are tested against the scalar reference.
 /// </summary>
 public static unsafe class ImplicitConvF32
 {
-    private const int Mr = 6, Nr = 16;
+    private const int Mr = 6, Nr = 16, Nr512 = 32;
+
+    /// <summary>The variants this CPU runs for a geometry that <see cref="Supports"/> accepts.</summary>
+    public static IReadOnlyList<KernelVariant> SupportedVariants { get; } =
+        Avx512F.IsSupported ? [KernelVariant.Avx2Fma, KernelVariant.Avx512] : [KernelVariant.Avx2Fma];
+
+    /// <summary>The fastest variant for <paramref name="g"/>: AVX-512 when present and the output width is a multiple of 32.</summary>
+    public static KernelVariant VariantFor(in ConvGeometry g) =>
+        Avx512F.IsSupported && g.OutWidth % Nr512 == 0 ? KernelVariant.Avx512 : KernelVariant.Avx2Fma;
+
+    /// <summary>Output pixels per panel for <paramref name="variant"/>: 32 (AVX-512) or 16.</summary>
+    public static int PanelWidthOf(KernelVariant variant) => variant == KernelVariant.Avx512 ? Nr512 : Nr;
 
     /// <summary>Whether this geometry can run here: AVX2 + FMA, stride 1, output width a multiple of 16.</summary>
     public static bool Supports(in ConvGeometry g) =>
@@ -29,11 +44,9 @@ public static unsafe class ImplicitConvF32
         Span<float> y, Span<float> padded, Span<int> offsets)
     {
         Prepare(image, g, padded, offsets);
-        Compute(g, packedWeights, outChannels, y, padded, offsets, 0, g.ColumnCols / Nr);
+        KernelVariant variant = VariantFor(g);
+        Compute(g, packedWeights, outChannels, y, padded, offsets, 0, g.ColumnCols / PanelWidthOf(variant), variant);
     }
-
-    /// <summary>Output pixels are computed in panels of this many (one output row holds OW / 16 of them).</summary>
-    public const int PanelWidth = Nr;
 
     /// <summary>Fills <paramref name="padded"/> with the zero-padded image and <paramref name="offsets"/> with the tap offsets.</summary>
     public static void Prepare(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> padded, Span<int> offsets)
@@ -71,15 +84,20 @@ public static unsafe class ImplicitConvF32
     }
 
     /// <summary>
-    /// Output panels [<paramref name="firstPanel"/>, + <paramref name="panelCount"/>) (16 pixels each) of y[Cout, OH OW]
-    /// from a <see cref="Prepare"/>d image: disjoint panel ranges can run on different threads.
+    /// Output panels [<paramref name="firstPanel"/>, + <paramref name="panelCount"/>) (<see cref="PanelWidthOf"/> pixels
+    /// each) of y[Cout, OH OW] from a <see cref="Prepare"/>d image: disjoint panel ranges can run on different threads.
     /// </summary>
     public static void Compute(in ConvGeometry g, ReadOnlySpan<float> packedWeights, int outChannels, Span<float> y,
-        ReadOnlySpan<float> padded, ReadOnlySpan<int> offsets, int firstPanel, int panelCount)
+        ReadOnlySpan<float> padded, ReadOnlySpan<int> offsets, int firstPanel, int panelCount, KernelVariant variant)
     {
-        int k = g.ColumnRows, pixels = g.ColumnCols, outW = g.OutWidth, wp = g.Width + 2 * g.PadWidth;
+        int k = g.ColumnRows, pixels = g.ColumnCols, outW = g.OutWidth, wp = g.Width + 2 * g.PadWidth, nr = PanelWidthOf(variant);
+        bool wide = variant == KernelVariant.Avx512;
+        if (wide && (!Avx512F.IsSupported || outW % Nr512 != 0))
+        {
+            throw new PlatformNotSupportedException($"implicit convolution: the AVX-512 variant does not support {g} on this CPU.");
+        }
         if (!Supports(g) || padded.Length < PaddedLength(g) || offsets.Length < k || y.Length < outChannels * pixels
-            || packedWeights.Length < GemmF32.PackedRowsLength(outChannels, k) || firstPanel < 0 || (firstPanel + panelCount) * Nr > pixels)
+            || packedWeights.Length < GemmF32.PackedRowsLength(outChannels, k) || firstPanel < 0 || (firstPanel + panelCount) * nr > pixels)
         {
             throw new ArgumentException($"implicit convolution: spans or panels [{firstPanel}, +{panelCount}) do not fit {g} with {outChannels} output channels.");
         }
@@ -93,17 +111,78 @@ public static unsafe class ImplicitConvF32
                 {
                     int kc = Math.Min(GemmF32.DepthBlock, k - p0);
                     float* block = pa + GemmF32.RowBlockOffset(ic, p0, mc, k);
-                    for (int j0 = firstPanel * Nr; j0 < (firstPanel + panelCount) * Nr; j0 += Nr)
+                    for (int j0 = firstPanel * nr; j0 < (firstPanel + panelCount) * nr; j0 += nr)
                     {
                         float* tapBase = px + (long)(j0 / outW) * wp + j0 % outW;
                         for (int ir = 0; ir < mc; ir += Mr)
                         {
-                            GemmF32.MicroKernel6x16(kc, block + (long)ir * kc, new GemmF32.OffsetRows(tapBase, po + p0),
-                                pyBase + (long)(ic + ir) * pixels + j0, pixels, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr);
+                            var rows = new GemmF32.OffsetRows(tapBase, po + p0);
+                            float* c = pyBase + (long)(ic + ir) * pixels + j0;
+                            if (wide)
+                            {
+                                MicroKernel6x32(kc, block + (long)ir * kc, rows, c, pixels, accumulate: p0 > 0, Math.Min(Mr, mc - ir));
+                            }
+                            else
+                            {
+                                GemmF32.MicroKernel6x16(kc, block + (long)ir * kc, rows, c, pixels, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr);
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// 6 x 32 tile of y on <see cref="Vector512{T}"/>: twelve zmm accumulators, two 16-float loads of the tap row and six
+    /// broadcasts of the packed weights per step (the 6 x 16 kernel's shape at twice the width).
+    /// </summary>
+    private static void MicroKernel6x32(int kc, float* a, GemmF32.OffsetRows b, float* c, int ldc, bool accumulate, int rows)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            float* row = b.Row(p);
+            Vector512<float> b0 = Avx512F.LoadVector512(row);
+            Vector512<float> b1 = Avx512F.LoadVector512(row + 16);
+            Vector512<float> ai = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(ai, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(ai, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(ai, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(ai, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(ai, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(ai, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(ai, b1, c51);
+            a += 6;
+        }
+        StoreRow(c, c00, c01, accumulate);
+        if (rows > 1) StoreRow(c + ldc, c10, c11, accumulate);
+        if (rows > 2) StoreRow(c + 2L * ldc, c20, c21, accumulate);
+        if (rows > 3) StoreRow(c + 3L * ldc, c30, c31, accumulate);
+        if (rows > 4) StoreRow(c + 4L * ldc, c40, c41, accumulate);
+        if (rows > 5) StoreRow(c + 5L * ldc, c50, c51, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* c, Vector512<float> lo, Vector512<float> hi, bool accumulate)
+    {
+        if (accumulate)
+        {
+            lo += Avx512F.LoadVector512(c);
+            hi += Avx512F.LoadVector512(c + 16);
+        }
+        Avx512F.Store(c, lo);
+        Avx512F.Store(c + 16, hi);
     }
 }

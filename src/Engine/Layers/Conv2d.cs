@@ -139,7 +139,8 @@ public sealed class Conv2d : Layer
             for (int n = 0; n < batch; n++)
             {
                 ImplicitConvF32.Prepare(input.Data.Slice(n * g.InputSize, g.InputSize), g, _columns[0], _offsets[0]);
-                WorkPartition.Run(g.ColumnCols / ImplicitConvF32.PanelWidth, 1, new ImplicitPanelsWork(this, g, n));
+                KernelVariant variant = ImplicitConvF32.VariantFor(g);
+                WorkPartition.Run(g.ColumnCols / ImplicitConvF32.PanelWidthOf(variant), 1, new ImplicitPanelsWork(this, g, n, variant));
             }
         }
         else
@@ -155,15 +156,15 @@ public sealed class Conv2d : Layer
     }
 
     // Panels [start, end) of sample n's output, from the image padded into partition 0's workspace.
-    private readonly struct ImplicitPanelsWork(Conv2d layer, ConvGeometry g, int n) : IPartitionedWork
+    private readonly struct ImplicitPanelsWork(Conv2d layer, ConvGeometry g, int n, KernelVariant variant) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {
             int pixels = g.ColumnCols, cout = layer.OutChannels;
             Span<float> y = layer._output.Data.Slice(n * cout * pixels, cout * pixels);
-            ImplicitConvF32.Compute(g, layer._packedWeights, cout, y, layer._columns[0], layer._offsets[0], start, end - start);
+            ImplicitConvF32.Compute(g, layer._packedWeights, cout, y, layer._columns[0], layer._offsets[0], start, end - start, variant);
             ReadOnlySpan<float> bias = layer.Bias.Value.Data;
-            int first = start * ImplicitConvF32.PanelWidth, count = (end - start) * ImplicitConvF32.PanelWidth;
+            int width = ImplicitConvF32.PanelWidthOf(variant), first = start * width, count = (end - start) * width;
             for (int c = 0; c < cout; c++)
             {
                 Span<float> row = y.Slice(c * pixels + first, count);

@@ -16,6 +16,8 @@ public class ImplicitConvTests
         { 4, 13, 3, 17, 2, 0 },
         { 32, 64, 32, 32, 3, 1 },
         { 32, 97, 8, 16, 3, 1 },
+        { 5, 13, 3, 64, 3, 1 },    // 32-multiples: the AVX-512 variant too, with an edge row block (13 = 2 x 6 + 1)
+        { 1, 32, 32, 32, 3, 1 },   // conv1's shape
     };
 
     [Theory]
@@ -36,18 +38,33 @@ public class ImplicitConvTests
 
         float[] packed = new float[GemmF32.PackedRowsLength(cout, g.ColumnRows)];
         GemmF32.PackRows(weights, g.ColumnRows, cout, g.ColumnRows, packed);
-        float[] actual = TestData.Uniform(expected.Length, 3);
-        ImplicitConvF32.Forward(image, g, packed, cout, actual, new float[ImplicitConvF32.PaddedLength(g)], new int[g.ColumnRows]);
-        for (int i = 0; i < expected.Length; i++)
+        float[] padded = new float[ImplicitConvF32.PaddedLength(g)];
+        int[] offsets = new int[g.ColumnRows];
+        ImplicitConvF32.Prepare(image, g, padded, offsets);
+        int tested = 0;
+        foreach (KernelVariant variant in ImplicitConvF32.SupportedVariants)
         {
-            Assert.True(MathF.Abs(expected[i] - actual[i]) <= 4e-7f * (g.ColumnRows + 2) * Math.Max(1f, MathF.Abs(expected[i])), $"[{i}] {expected[i]} vs {actual[i]}");
+            int width = ImplicitConvF32.PanelWidthOf(variant);
+            if (g.OutWidth % width != 0)
+            {
+                continue;
+            }
+            float[] actual = TestData.Uniform(expected.Length, 3);
+            ImplicitConvF32.Compute(g, packed, cout, actual, padded, offsets, 0, g.ColumnCols / width, variant);
+            for (int i = 0; i < expected.Length; i++)
+            {
+                Assert.True(MathF.Abs(expected[i] - actual[i]) <= 4e-7f * (g.ColumnRows + 2) * Math.Max(1f, MathF.Abs(expected[i])),
+                    $"{variant} [{i}] {expected[i]} vs {actual[i]}");
+            }
+            tested++;
         }
+        Assert.True(tested >= 1);
     }
 
     [Fact]
     public void Split_panel_ranges_give_exactly_the_whole_computation_and_batch_one_matches_a_batch()
     {
-        var g = new ConvGeometry(3, 4, 32, 3, 3, 1, 1, 1, 1);
+        var g = new ConvGeometry(3, 4, 64, 3, 3, 1, 1, 1, 1);
         if (!ImplicitConvF32.Supports(g))
         {
             return;
@@ -61,9 +78,10 @@ public class ImplicitConvTests
         float[] whole = new float[cout * g.ColumnCols], split = new float[whole.Length];
         ImplicitConvF32.Forward(image, g, packed, cout, whole, padded, offsets);
         ImplicitConvF32.Prepare(image, g, padded, offsets);
-        int panels = g.ColumnCols / ImplicitConvF32.PanelWidth;
-        ImplicitConvF32.Compute(g, packed, cout, split, padded, offsets, 3, panels - 3);
-        ImplicitConvF32.Compute(g, packed, cout, split, padded, offsets, 0, 3);
+        KernelVariant variant = ImplicitConvF32.VariantFor(g);
+        int panels = g.ColumnCols / ImplicitConvF32.PanelWidthOf(variant);
+        ImplicitConvF32.Compute(g, packed, cout, split, padded, offsets, 1, panels - 1, variant);
+        ImplicitConvF32.Compute(g, packed, cout, split, padded, offsets, 0, 1, variant);
         Assert.Equal(whole, split);
 
         // The layer at batch 1 on two threads splits panels; at batch 2 it splits samples: the same numbers.
@@ -73,9 +91,9 @@ public class ImplicitConvTests
             WorkPartition.Threads = 2;
             var conv = new Conv2d(3, cout, 3, 1, 1);
             conv.Initialize(new SeededRandom(13));
-            Tensor two = TestData.Tensor(14, 2, 3, 4, 32);
+            Tensor two = TestData.Tensor(14, 2, 3, 4, 64);
             float[] batched = conv.Forward(two).Data.ToArray();
-            var one = new Tensor(1, 3, 4, 32);
+            var one = new Tensor(1, 3, 4, 64);
             two.Data[..one.Length].CopyTo(one.Data);
             Assert.Equal(batched.AsSpan(0, cout * g.ColumnCols).ToArray(), conv.Forward(one).Data.ToArray());
         }
