@@ -37,7 +37,7 @@ public static unsafe class GemmF32
     private const int MC = 96;
     private const int NC = 2048;
 
-    private const int MrAvx = 6, NrAvx = 16;
+    private const int MrAvx = 6, NrAvx = 16, Nr512 = 32;
     private const int MrVec = 4;
     private static readonly int NrVec = 2 * Vector<float>.Count;
 
@@ -46,7 +46,8 @@ public static unsafe class GemmF32
 
     /// <summary>The fastest variant this CPU runs.</summary>
     public static KernelVariant Best { get; } =
-        Fma.IsSupported && Avx2.IsSupported ? KernelVariant.Avx2Fma
+        Avx512F.IsSupported && Fma.IsSupported && Avx2.IsSupported ? KernelVariant.Avx512
+        : Fma.IsSupported && Avx2.IsSupported ? KernelVariant.Avx2Fma
         : Vector.IsHardwareAccelerated ? KernelVariant.Vector
         : KernelVariant.Scalar;
 
@@ -56,12 +57,19 @@ public static unsafe class GemmF32
     private static KernelVariant[] BuildSupported()
     {
         var list = new List<KernelVariant> { KernelVariant.Scalar, KernelVariant.Vector };
-        if (Fma.IsSupported && Avx2.IsSupported)
+        if (HasAvx2Fma)
         {
             list.Add(KernelVariant.Avx2Fma);
         }
+        if (HasAvx2Fma && Avx512F.IsSupported)
+        {
+            list.Add(KernelVariant.Avx512);
+        }
         return [.. list];
     }
+
+    /// <summary>Whether the AVX2 + FMA kernels run here (the pre-packed GEMM and the implicit convolution need them).</summary>
+    public static bool HasAvx2Fma => Fma.IsSupported && Avx2.IsSupported;
 
     /// <summary>
     /// C[m x n] = op(A)[m x k] op(B)[k x n], or C += op(A) op(B) when <paramref name="accumulate"/>, on one thread.
@@ -272,6 +280,9 @@ public static unsafe class GemmF32
             case KernelVariant.Avx2Fma when Fma.IsSupported && Avx2.IsSupported:
                 Packed(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, MrAvx, NrAvx, &MicroKernel6x16Avx2Fma);
                 break;
+            case KernelVariant.Avx512 when Avx512F.IsSupported:
+                Packed(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, MrAvx, Nr512, &MicroKernel6x32Avx512);
+                break;
             default:
                 throw new PlatformNotSupportedException($"GEMM variant {variant} is not supported on this CPU.");
         }
@@ -310,10 +321,13 @@ public static unsafe class GemmF32
             return;
         }
 
-        float[] packA = t_packA ??= new float[MC * KC];
-        float[] packB = t_packB ??= new float[KC * (NC + 2 * NrAvx)];
-        fixed (float* pA = packA, pB = packB)
+        // Pinned and padded by one cache line, so the panels can start on a 64-byte boundary: a 64-byte load that
+        // straddles two lines costs two.
+        float[] packA = t_packA ??= GC.AllocateArray<float>(MC * KC + 16, pinned: true);
+        float[] packB = t_packB ??= GC.AllocateArray<float>(KC * (NC + 2 * Nr512) + 16, pinned: true);
+        fixed (float* pA0 = packA, pB0 = packB)
         {
+            float* pA = AlignTo64(pA0), pB = AlignTo64(pB0);
             for (int jc = 0; jc < n; jc += NC)
             {
                 int nc = Math.Min(NC, n - jc);
@@ -341,6 +355,8 @@ public static unsafe class GemmF32
             }
         }
     }
+
+    private static float* AlignTo64(float* p) => (float*)(((nuint)p + 63) & ~(nuint)63);
 
     // A product over zero depth is zero: C = 0, or C unchanged when accumulating.
     private static void ClearUnlessAccumulating(float* c, int ldc, int m, int n, bool accumulate)
@@ -504,6 +520,70 @@ public static unsafe class GemmF32
         Avx.Store(tile + 64, c40); Avx.Store(tile + 72, c41);
         Avx.Store(tile + 80, c50); Avx.Store(tile + 88, c51);
         CopyTile(tile, NrAvx, c, ldc, accumulate, rows, cols);
+    }
+
+    /// <summary>
+    /// 6 x 32 tile on <see cref="Vector512{T}"/> (AVX-512F): the 6 x 16 kernel's shape at twice the width, twelve zmm
+    /// accumulators, from a packed panel of 32 columns.
+    /// </summary>
+    [SkipLocalsInit]
+    private static void MicroKernel6x32Avx512(int kc, float* a, float* b, float* c, int ldc, bool accumulate, int rows, int cols)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++, b += Nr512, a += MrAvx)
+        {
+            Vector512<float> b0 = Avx512F.LoadVector512(b);
+            Vector512<float> b1 = Avx512F.LoadVector512(b + 16);
+            Vector512<float> ai = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(ai, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(ai, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(ai, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(ai, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(ai, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(ai, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(ai, b1, c51);
+        }
+        if (rows == MrAvx && cols == Nr512)
+        {
+            StoreRow512(c, c00, c01, accumulate);
+            StoreRow512(c + ldc, c10, c11, accumulate);
+            StoreRow512(c + 2L * ldc, c20, c21, accumulate);
+            StoreRow512(c + 3L * ldc, c30, c31, accumulate);
+            StoreRow512(c + 4L * ldc, c40, c41, accumulate);
+            StoreRow512(c + 5L * ldc, c50, c51, accumulate);
+            return;
+        }
+        float* tile = stackalloc float[MrAvx * Nr512];
+        Avx512F.Store(tile, c00); Avx512F.Store(tile + 16, c01);
+        Avx512F.Store(tile + 32, c10); Avx512F.Store(tile + 48, c11);
+        Avx512F.Store(tile + 64, c20); Avx512F.Store(tile + 80, c21);
+        Avx512F.Store(tile + 96, c30); Avx512F.Store(tile + 112, c31);
+        Avx512F.Store(tile + 128, c40); Avx512F.Store(tile + 144, c41);
+        Avx512F.Store(tile + 160, c50); Avx512F.Store(tile + 176, c51);
+        CopyTile(tile, Nr512, c, ldc, accumulate, rows, cols);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow512(float* c, Vector512<float> lo, Vector512<float> hi, bool accumulate)
+    {
+        if (accumulate)
+        {
+            lo += Avx512F.LoadVector512(c);
+            hi += Avx512F.LoadVector512(c + 16);
+        }
+        Avx512F.Store(c, lo);
+        Avx512F.Store(c + 16, hi);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

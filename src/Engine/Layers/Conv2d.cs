@@ -118,7 +118,7 @@ public sealed class Conv2d : Layer
         _output.Resize([batch, OutChannels, g.OutHeight, g.OutWidth]);   // y: [N, Cout, OH, OW]
         _input = input;
         var work = new ForwardWork(this, g, input, _output);
-        if (GemmF32.Best == KernelVariant.Avx2Fma)
+        if (GemmF32.HasAvx2Fma)
         {
             int packed = GemmF32.PackedRowsLength(OutChannels, g.ColumnRows);
             if (_packedWeights.Length < packed)
@@ -196,7 +196,7 @@ public sealed class Conv2d : Layer
                 AddBias(y, layer.Bias.Value.Data, pixels);
                 return;
             }
-            if (!parallelGemm && GemmF32.Best == KernelVariant.Avx2Fma)
+            if (!parallelGemm && GemmF32.HasAvx2Fma)
             {
                 // Columns go straight into the GEMM's panel layout, a chunk of pixels at a time so that they are still in
                 // L2 when multiplied; the weights were packed once for the whole batch.
