@@ -2,6 +2,7 @@ using Engine.Kernels;
 
 namespace Engine.Tests.Kernels;
 
+[Collection(GlobalThreadCount.Name)]
 public class GemmF32Tests
 {
     public static TheoryData<KernelVariant> FastVariants()
@@ -139,6 +140,7 @@ public class GemmF32Tests
     }
 }
 
+[Collection(GlobalThreadCount.Name)]
 public class PrepackedGemmTests
 {
     [Fact]

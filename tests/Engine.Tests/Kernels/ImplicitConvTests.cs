@@ -5,6 +5,7 @@ using Engine.Tests.Layers;
 
 namespace Engine.Tests.Kernels;
 
+[Collection(GlobalThreadCount.Name)]
 public class ImplicitConvTests
 {
     public static TheoryData<int, int, int, int, int, int> Geometries() => new()

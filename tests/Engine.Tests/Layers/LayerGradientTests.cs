@@ -4,6 +4,7 @@ using Engine.Tensors;
 
 namespace Engine.Tests.Layers;
 
+[Collection(GlobalThreadCount.Name)]
 public class LayerGradientTests
 {
     [Theory]

@@ -64,6 +64,7 @@ public sealed class TrainedDigitsFixture
     }
 }
 
+[Collection(GlobalThreadCount.Name)]
 public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture<TrainedDigitsFixture>
 {
     private QuantizedNetwork Quantize(bool perChannel = true, LogitsMode logits = LogitsMode.Int32Accumulator, ObserverKind observer = ObserverKind.MinMax) =>

@@ -4,6 +4,7 @@ using Engine.Training;
 
 namespace Engine.Tests.Training;
 
+[Collection(GlobalThreadCount.Name)]
 public class TrainerTests
 {
     private static string DataDirectory => Path.Combine(AppContext.BaseDirectory, "data", "mnist");
