@@ -443,7 +443,7 @@ public static unsafe class GemmF32
     /// <summary>Where row p of a 16-column B panel lives, so one micro-kernel serves packed panels and in-place reads.</summary>
     internal interface IPanelRows
     {
-        /// <summary>The address of the 16 values of row <paramref name="p"/>.</summary>
+        /// <summary>The address of the 16 (or 32) values of row <paramref name="p"/>.</summary>
         float* Row(int p);
     }
 
@@ -522,19 +522,31 @@ public static unsafe class GemmF32
         CopyTile(tile, NrAvx, c, ldc, accumulate, rows, cols);
     }
 
+    private static void MicroKernel6x32Avx512(int kc, float* a, float* b, float* c, int ldc, bool accumulate, int rows, int cols) =>
+        MicroKernel6x32(kc, a, new PackedRows512(b), c, ldc, accumulate, rows, cols);
+
+    /// <summary>A packed 32-column panel: row p at b + 32 p.</summary>
+    internal readonly struct PackedRows512(float* b) : IPanelRows
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float* Row(int p) => b + (long)p * Nr512;
+    }
+
     /// <summary>
     /// 6 x 32 tile on <see cref="Vector512{T}"/> (AVX-512F): the 6 x 16 kernel's shape at twice the width, twelve zmm
-    /// accumulators, from a packed panel of 32 columns.
+    /// accumulators, rows of 32 columns from a packed panel or read in place (the implicit convolution).
     /// </summary>
     [SkipLocalsInit]
-    private static void MicroKernel6x32Avx512(int kc, float* a, float* b, float* c, int ldc, bool accumulate, int rows, int cols)
+    internal static void MicroKernel6x32<TRows>(int kc, float* a, TRows b, float* c, int ldc, bool accumulate, int rows, int cols)
+        where TRows : struct, IPanelRows
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++, b += Nr512, a += MrAvx)
+        for (int p = 0; p < kc; p++, a += MrAvx)
         {
-            Vector512<float> b0 = Avx512F.LoadVector512(b);
-            Vector512<float> b1 = Avx512F.LoadVector512(b + 16);
+            float* row = b.Row(p);
+            Vector512<float> b0 = Avx512F.LoadVector512(row);
+            Vector512<float> b1 = Avx512F.LoadVector512(row + 16);
             Vector512<float> ai = Vector512.Create(a[0]);
             c00 = Avx512F.FusedMultiplyAdd(ai, b0, c00);
             c01 = Avx512F.FusedMultiplyAdd(ai, b1, c01);

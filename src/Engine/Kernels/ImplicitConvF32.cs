@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -120,7 +119,7 @@ public static unsafe class ImplicitConvF32
                             float* c = pyBase + (long)(ic + ir) * pixels + j0;
                             if (wide)
                             {
-                                MicroKernel6x32(kc, block + (long)ir * kc, rows, c, pixels, accumulate: p0 > 0, Math.Min(Mr, mc - ir));
+                                GemmF32.MicroKernel6x32(kc, block + (long)ir * kc, rows, c, pixels, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr512);
                             }
                             else
                             {
@@ -131,58 +130,5 @@ public static unsafe class ImplicitConvF32
                 }
             }
         }
-    }
-
-    /// <summary>
-    /// 6 x 32 tile of y on <see cref="Vector512{T}"/>: twelve zmm accumulators, two 16-float loads of the tap row and six
-    /// broadcasts of the packed weights per step (the 6 x 16 kernel's shape at twice the width).
-    /// </summary>
-    private static void MicroKernel6x32(int kc, float* a, GemmF32.OffsetRows b, float* c, int ldc, bool accumulate, int rows)
-    {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
-        {
-            float* row = b.Row(p);
-            Vector512<float> b0 = Avx512F.LoadVector512(row);
-            Vector512<float> b1 = Avx512F.LoadVector512(row + 16);
-            Vector512<float> ai = Vector512.Create(a[0]);
-            c00 = Avx512F.FusedMultiplyAdd(ai, b0, c00);
-            c01 = Avx512F.FusedMultiplyAdd(ai, b1, c01);
-            ai = Vector512.Create(a[1]);
-            c10 = Avx512F.FusedMultiplyAdd(ai, b0, c10);
-            c11 = Avx512F.FusedMultiplyAdd(ai, b1, c11);
-            ai = Vector512.Create(a[2]);
-            c20 = Avx512F.FusedMultiplyAdd(ai, b0, c20);
-            c21 = Avx512F.FusedMultiplyAdd(ai, b1, c21);
-            ai = Vector512.Create(a[3]);
-            c30 = Avx512F.FusedMultiplyAdd(ai, b0, c30);
-            c31 = Avx512F.FusedMultiplyAdd(ai, b1, c31);
-            ai = Vector512.Create(a[4]);
-            c40 = Avx512F.FusedMultiplyAdd(ai, b0, c40);
-            c41 = Avx512F.FusedMultiplyAdd(ai, b1, c41);
-            ai = Vector512.Create(a[5]);
-            c50 = Avx512F.FusedMultiplyAdd(ai, b0, c50);
-            c51 = Avx512F.FusedMultiplyAdd(ai, b1, c51);
-            a += 6;
-        }
-        StoreRow(c, c00, c01, accumulate);
-        if (rows > 1) StoreRow(c + ldc, c10, c11, accumulate);
-        if (rows > 2) StoreRow(c + 2L * ldc, c20, c21, accumulate);
-        if (rows > 3) StoreRow(c + 3L * ldc, c30, c31, accumulate);
-        if (rows > 4) StoreRow(c + 4L * ldc, c40, c41, accumulate);
-        if (rows > 5) StoreRow(c + 5L * ldc, c50, c51, accumulate);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(float* c, Vector512<float> lo, Vector512<float> hi, bool accumulate)
-    {
-        if (accumulate)
-        {
-            lo += Avx512F.LoadVector512(c);
-            hi += Avx512F.LoadVector512(c + 16);
-        }
-        Avx512F.Store(c, lo);
-        Avx512F.Store(c + 16, hi);
     }
 }
