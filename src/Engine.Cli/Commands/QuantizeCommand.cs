@@ -121,7 +121,7 @@ internal static class QuantizeCommand
         }
 
         clock.Restart();
-        int[] floatPredictions = Predictions(loaded, test, testSet.Count);
+        int[] floatPredictions = Evaluation.Predictions(loaded.Network, test);
         float floatAccuracy = testSet.Count == 0 ? float.NaN : (float)floatPredictions.Where((p, i) => p == testSet.Labels[i]).Count() / testSet.Count;
         double floatSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
@@ -185,27 +185,6 @@ internal static class QuantizeCommand
             });
         }
         return ExitCodes.Success;
-    }
-
-    private static int[] Predictions(FloatModel model, BatchIterator test, int count)
-    {
-        IBatchSource source = test;
-        int[] predictions = new int[count];
-        var inputs = new Tensor([250, .. source.SampleShape]);
-        int[] labels = new int[250];
-        for (int b = 0, start = 0; start < count; b++, start += 250)
-        {
-            int n = source.FillBatch(0, b, 250, inputs.Data, labels);
-            inputs.Resize([n, .. source.SampleShape]);
-            Tensor logits = model.Network.Forward(inputs);
-            int classes = logits.Dim(1);
-            for (int i = 0; i < n; i++)
-            {
-                predictions[start + i] = Evaluation.ArgMax(logits.Data.Slice(i * classes, classes));
-            }
-            inputs.Resize([250, .. source.SampleShape]);
-        }
-        return predictions;
     }
 
     // The learner's view of one layer: the arithmetic of the first output channels, value by value.

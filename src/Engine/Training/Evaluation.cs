@@ -33,6 +33,26 @@ public static class Evaluation
         return best;
     }
 
+    /// <summary>The arg-max class of every sample of <paramref name="data"/>, in order, in batches of <paramref name="batchSize"/>.</summary>
+    public static int[] Predictions(Sequential network, IBatchSource data, int batchSize = 250)
+    {
+        var inputs = new Tensor([batchSize, .. data.SampleShape]);
+        int[] labels = new int[batchSize], predictions = new int[data.Count];
+        for (int b = 0, start = 0; start < data.Count; b++, start += batchSize)
+        {
+            int count = data.FillBatch(0, b, batchSize, inputs.Data, labels);
+            inputs.Resize([count, .. data.SampleShape]);
+            Tensor logits = network.Forward(inputs);
+            int classes = logits.Dim(1);
+            for (int n = 0; n < count; n++)
+            {
+                predictions[start + n] = ArgMax(logits.Data.Slice(n * classes, classes));
+            }
+            inputs.Resize([batchSize, .. data.SampleShape]);
+        }
+        return predictions;
+    }
+
     /// <summary>Fraction of samples of <paramref name="data"/> classified correctly, in batches of <paramref name="batchSize"/>.</summary>
     public static float Accuracy(Sequential network, IBatchSource data, int batchSize = 250)
     {

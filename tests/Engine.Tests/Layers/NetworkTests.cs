@@ -7,6 +7,24 @@ namespace Engine.Tests.Layers;
 public class NetworkTests
 {
     [Fact]
+    public void Predictions_are_the_arg_max_per_sample_and_agree_with_accuracy()
+    {
+        Sequential network = SeedNetwork.Create(seed: 7, conv1Channels: 2, conv2Channels: 4, hidden: 8);
+        float[] inputs = TestData.Uniform(7 * 1024, 9);
+        int[] labels = [0, 1, 2, 3, 4, 5, 6];
+        var data = new InMemoryBatches(inputs, [1, 32, 32], labels);
+        int[] predictions = Evaluation.Predictions(network, data, batchSize: 3);   // batches of 3, 3 and 1
+        var x = new Tensor(7, 1, 32, 32);
+        inputs.CopyTo(x.Data);
+        Tensor logits = network.Forward(x);
+        for (int n = 0; n < 7; n++)
+        {
+            Assert.Equal(Evaluation.ArgMax(logits.Data.Slice(n * 10, 10)), predictions[n]);
+        }
+        Assert.Equal(predictions.Where((p, n) => p == labels[n]).Count() / 7f, Evaluation.Accuracy(network, data, batchSize: 3));
+    }
+
+    [Fact]
     public void Inference_and_training_steps_allocate_nothing_after_warm_up()
     {
         // Bytes allocated by this thread, which runs partition 0 of every parallel step; the workers run the same code.
