@@ -15,7 +15,7 @@ namespace Engine.Benchmarks;
 public class FloatForwardBenchmarks
 {
     private Sequential _network = null!;
-    private Tensor _input = null!;
+    private FloatTensor _input = null!;
     private int[] _labels = null!;
     private CrossEntropyLoss _loss = null!;
     private Sgd _sgd = null!;
@@ -41,7 +41,7 @@ public class FloatForwardBenchmarks
 
     /// <summary>Logits for the batch.</summary>
     [Benchmark]
-    public Tensor Forward() => _network.Forward(_input);
+    public FloatTensor Forward() => _network.Forward(_input);
 
     /// <summary>Forward, loss, backward and an SGD update.</summary>
     [Benchmark]

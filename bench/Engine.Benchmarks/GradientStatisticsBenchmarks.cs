@@ -16,7 +16,7 @@ namespace Engine.Benchmarks;
 public class GradientStatisticsBenchmarks
 {
     private Sequential _network = null!;
-    private Tensor _input = null!;
+    private FloatTensor _input = null!;
     private int[] _labels = null!;
     private CrossEntropyLoss _loss = null!;
     private Sgd _sgd = null!;

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Engine.Data;
 using Engine.Kernels;
 using Engine.Layers;
 using Engine.Quantization;
@@ -18,7 +19,7 @@ public class Int8VersusFloatBenchmarks
 {
     private Sequential _network = null!;
     private QuantizedNetwork _quantized = null!;
-    private Tensor _input = null!;
+    private FloatTensor _input = null!;
     private float[] _logits = null!;
 
     /// <summary>Samples per call.</summary>
@@ -41,7 +42,7 @@ public class Int8VersusFloatBenchmarks
 
     /// <summary>Float logits.</summary>
     [Benchmark(Baseline = true)]
-    public Tensor Float() => _network.Forward(_input);
+    public FloatTensor Float() => _network.Forward(_input);
 
     /// <summary>Int8 logits.</summary>
     [Benchmark]
@@ -62,7 +63,7 @@ public class Conv2LayerBenchmarks
 {
     private Conv2d _float = null!;
     private QuantizedConv2d _int8 = null!;
-    private Tensor _input = null!;
+    private FloatTensor _input = null!;
     private byte[] _codes = null!, _output = null!;
     private readonly QuantizedWorkspace _workspace = new();
 
@@ -72,7 +73,7 @@ public class Conv2LayerBenchmarks
         WorkPartition.Threads = 1;
         _float = new Conv2d(32, 64, 3, 1, 1);
         _float.Initialize(new SeededRandom(3));
-        _input = new Tensor(64, 32, 32, 32);
+        _input = new FloatTensor(64, 32, 32, 32);
         var random = new SeededRandom(4);
         for (int i = 0; i < _input.Length; i++)
         {
@@ -89,7 +90,7 @@ public class Conv2LayerBenchmarks
 
     /// <summary>Float convolution (implicit GEMM, Vector256 FMA).</summary>
     [Benchmark(Baseline = true)]
-    public Tensor Float() => _float.Forward(_input);
+    public FloatTensor Float() => _float.Forward(_input);
 
     /// <summary>Int8 convolution with requantization.</summary>
     [Benchmark]

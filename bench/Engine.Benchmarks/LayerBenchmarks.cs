@@ -17,7 +17,7 @@ namespace Engine.Benchmarks;
 public class LayerBenchmarks
 {
     private Layer _layer = null!;
-    private Tensor _input = null!, _outputGradient = null!;
+    private FloatTensor _input = null!, _outputGradient = null!;
     private QuantizedLayer? _quantized;
     private byte[] _codes = null!, _int8Output = null!;
     private int[] _sampleShape = null!;
@@ -34,10 +34,10 @@ public class LayerBenchmarks
     {
         WorkPartition.Threads = 1;
         Sequential network = SeedNetwork.Create(seed: 1);
-        Tensor images = BenchmarkInputs.Images(Batch);
-        QuantizedNetwork quantized = Quantizer.Quantize(network, new Training.InMemoryBatches(images.Data.ToArray(), [1, 32, 32]), Batch, 0f, 1f);
+        FloatTensor images = BenchmarkInputs.Images(Batch);
+        QuantizedNetwork quantized = Quantizer.Quantize(network, new Engine.Data.InMemoryBatches(images.Data.ToArray(), [1, 32, 32]), Batch, 0f, 1f);
         // The float input of the layer: run the network up to it.
-        Tensor x = images;
+        FloatTensor x = images;
         foreach ((string name, Layer layer) in network.Layers)
         {
             if (name == Layer)
@@ -47,10 +47,10 @@ public class LayerBenchmarks
             }
             x = layer.Forward(x);
         }
-        _input = new Tensor(x.Shape.ToArray());
+        _input = new FloatTensor(x.Shape.ToArray());
         x.Data.CopyTo(_input.Data);
-        Tensor output = _layer.Forward(_input);
-        _outputGradient = new Tensor(output.Shape.ToArray());
+        FloatTensor output = _layer.Forward(_input);
+        _outputGradient = new FloatTensor(output.Shape.ToArray());
         var random = new SeededRandom(5);
         for (int i = 0; i < _outputGradient.Length; i++)
         {
@@ -72,11 +72,11 @@ public class LayerBenchmarks
 
     /// <summary>Float forward pass.</summary>
     [Benchmark(Baseline = true)]
-    public Tensor FloatForward() => _layer.Forward(_input);
+    public FloatTensor FloatForward() => _layer.Forward(_input);
 
     /// <summary>Float backward pass (parameter gradients, and the input gradient except for conv1).</summary>
     [Benchmark]
-    public Tensor? FloatBackward() => _layer.Backward(_outputGradient);
+    public FloatTensor? FloatBackward() => _layer.Backward(_outputGradient);
 
     /// <summary>Int8 forward pass (absent for the ReLUs fused into the layer before them).</summary>
     [Benchmark]

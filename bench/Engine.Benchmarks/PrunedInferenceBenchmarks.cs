@@ -16,7 +16,7 @@ public class PrunedInferenceBenchmarks
 {
     private Sequential _full = null!;
     private Sequential _pruned = null!;
-    private Tensor _input = null!;
+    private FloatTensor _input = null!;
 
     /// <summary>Threads the kernels may use.</summary>
     [Params(1, 2)]
@@ -35,9 +35,9 @@ public class PrunedInferenceBenchmarks
 
     /// <summary>The unpruned network.</summary>
     [Benchmark(Baseline = true)]
-    public Tensor Unpruned() => _full.Forward(_input);
+    public FloatTensor Unpruned() => _full.Forward(_input);
 
     /// <summary>conv2 pruned by half.</summary>
     [Benchmark]
-    public Tensor Conv2HalfPruned() => _pruned.Forward(_input);
+    public FloatTensor Conv2HalfPruned() => _pruned.Forward(_input);
 }

@@ -143,19 +143,19 @@ internal static class OnnxModels
                 }
             });
 
-        public string Floats(string name, int[] dims, ReadOnlySpan<float> values) => Tensor(name, Float32, dims, MemoryMarshal.AsBytes(values).ToArray());
+        public string Floats(string name, int[] dims, ReadOnlySpan<float> values) => FloatTensor(name, Float32, dims, MemoryMarshal.AsBytes(values).ToArray());
 
-        public string Scalar(string name, float value) => Tensor(name, Float32, [], BitConverter.GetBytes(value));
+        public string Scalar(string name, float value) => FloatTensor(name, Float32, [], BitConverter.GetBytes(value));
 
-        public string Code(string name, int zeroPoint) => Tensor(name, UInt8, [], [(byte)zeroPoint]);
+        public string Code(string name, int zeroPoint) => FloatTensor(name, UInt8, [], [(byte)zeroPoint]);
 
-        public string Int8s(string name, int[] dims, sbyte[] values) => Tensor(name, Int8, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+        public string Int8s(string name, int[] dims, sbyte[] values) => FloatTensor(name, Int8, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
-        public string Int32s(string name, int[] dims, int[] values) => Tensor(name, Int32, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+        public string Int32s(string name, int[] dims, int[] values) => FloatTensor(name, Int32, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
-        public string Longs(string name, int[] dims, long[] values) => Tensor(name, Int64, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+        public string Longs(string name, int[] dims, long[] values) => FloatTensor(name, Int64, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
-        private string Tensor(string name, int type, int[] dims, byte[] raw)
+        private string FloatTensor(string name, int type, int[] dims, byte[] raw)
         {
             if (_names.Add(name))
             {

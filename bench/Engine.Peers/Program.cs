@@ -70,7 +70,7 @@ var report = new StringBuilder();
 {
     float[] input = Images(256);
     WorkPartition.Threads = 2;
-    var x = new Tensor(256, 1, 32, 32);
+    var x = new FloatTensor(256, 1, 32, 32);
     input.CopyTo(x.Data);
     float[] ours = network.Forward(x).Data.ToArray();
     float[] theirs = new float[ours.Length];
@@ -82,8 +82,8 @@ var report = new StringBuilder();
     using (var s = Session(int8Onnx, 2, int8: true)) RunOrt(s, input, 256, theirs8);
     float step = quantized.Layers[^1].Output.Scale;
     double int8Steps = ours8.Zip(theirs8).Max(p => Math.Abs(p.First - p.Second)) / step;
-    int agree = Enumerable.Range(0, 256).Count(i => Evaluation.ArgMax(ours8.AsSpan(i * 10, 10)) == Evaluation.ArgMax(theirs8.AsSpan(i * 10, 10)));
-    int agreeFloat = Enumerable.Range(0, 256).Count(i => Evaluation.ArgMax(ours.AsSpan(i * 10, 10)) == Evaluation.ArgMax(theirs.AsSpan(i * 10, 10)));
+    int agree = Enumerable.Range(0, 256).Count(i => ClassScores.ArgMax(ours8.AsSpan(i * 10, 10)) == ClassScores.ArgMax(theirs8.AsSpan(i * 10, 10)));
+    int agreeFloat = Enumerable.Range(0, 256).Count(i => ClassScores.ArgMax(ours.AsSpan(i * 10, 10)) == ClassScores.ArgMax(theirs.AsSpan(i * 10, 10)));
     report.AppendLine($"Agreement on 256 test digits: float max |logit difference| {floatDiff:E2} (argmax {agreeFloat}/256); " +
                       $"int8 max difference {int8Steps:F2} output steps (step {step:G4}), argmax {agree}/256.");
     Console.Write(report);
@@ -120,7 +120,7 @@ foreach (int threads in new[] { 1, 2 })
     foreach (int batch in new[] { 1, 64 })
     {
         float[] input = Images(batch), logits = new float[batch * 10];
-        var x = new Tensor(batch, 1, 32, 32);
+        var x = new FloatTensor(batch, 1, 32, 32);
         input.CopyTo(x.Data);
         double oursFloat = Median(() => network.Forward(x));
         double onnxFloat = Median(() => RunOrt(ortFloat, input, batch, logits));
@@ -132,7 +132,7 @@ foreach (int threads in new[] { 1, 2 })
 }
 {
     // Our training step at batch 64 (forward, loss, backward, SGD with momentum); libtorch, the peer for it, does not load here.
-    var x = new Tensor(64, 1, 32, 32);
+    var x = new FloatTensor(64, 1, 32, 32);
     Images(64).CopyTo(x.Data);
     int[] labels = Enumerable.Range(0, 64).Select(i => test.Labels[i] + 0).ToArray();
     var loss = new CrossEntropyLoss();

@@ -1,2 +1,2 @@
-// Engine.Tensors.Tensor, not System.Numerics.Tensors.Tensor<T>, which files importing TensorPrimitives would also see.
-global using Tensor = Engine.Tensors.Tensor;
+// The engine's own tensor type is the floor every folder stands on.
+global using Engine.Tensors;

@@ -27,9 +27,9 @@ internal static class TestData
         return values;
     }
 
-    public static Tensor Tensor(ulong seed, params int[] shape)
+    public static FloatTensor FloatTensor(ulong seed, params int[] shape)
     {
-        var t = new Tensor(shape);
+        var t = new FloatTensor(shape);
         Uniform(t.Length, seed).CopyTo(t.Data);
         return t;
     }

@@ -117,7 +117,7 @@ internal static class PruneCommand
         }
         WorkPartition.Threads = threads;
         FloatModel loaded = ModelFile.LoadFloat(modelPath);
-        GradientStatistics? statistics = statsPath is null ? null : GradientStatistics.Load(statsPath, loaded.Network, loaded.InputShape);
+        GradientStatistics? statistics = statsPath is null ? null : GradientStatisticsFile.Load(statsPath, loaded.Network, loaded.InputShape);
         MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
         var train = BatchIterator.Shuffled(trainSet, 64, template.Seed, 0, loaded.InputMean, loaded.InputStd, BatchIterator.DefaultMaxShift);

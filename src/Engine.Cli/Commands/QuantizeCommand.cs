@@ -98,7 +98,7 @@ internal static class QuantizeCommand
 
         // Per-layer report on (at most) the first 200 calibration images.
         int reportSamples = Math.Min(200, calibrationSamples);
-        var reportInputs = new Tensor([reportSamples, .. ((IBatchSource)calibration).SampleShape]);
+        var reportInputs = new FloatTensor([reportSamples, .. ((IBatchSource)calibration).SampleShape]);
         ((IBatchSource)calibration).FillBatch(0, 0, reportSamples, reportInputs.Data, new int[reportSamples]);
         IReadOnlyList<LayerQuantizationReport> layers = QuantizationReport.Build(loaded.Network, quantized, reportInputs);
         ConsoleReport.Table("Per layer (errors: dequantized minus float; outputs on calibration images)",

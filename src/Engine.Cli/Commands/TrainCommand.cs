@@ -97,8 +97,8 @@ internal static class TrainCommand
         }
         if (statsPath is not null)
         {
-            statistics!.Save(statsPath);
-            ConsoleReport.Line($"Wrote gradient statistics over {statistics.Count} steps to {statsPath} ({new FileInfo(statsPath).Length} bytes).");
+            GradientStatisticsFile.Save(statistics!, statsPath);
+            ConsoleReport.Line($"Wrote gradient statistics over {statistics!.Count} steps to {statsPath} ({new FileInfo(statsPath).Length} bytes).");
         }
         ConsoleReport.Line($"Test accuracy {ConsoleReport.Percent(last.TestAccuracy)} after {options.Epochs} epochs in {seconds:F1} s " +
                            $"({reports.Average(r => r.Seconds):F1} s/epoch, {reports.Average(r => r.SamplesPerSecond):F0} samples/s).");

@@ -1,4 +1,3 @@
-using Engine.Training;
 
 namespace Engine.Data;
 

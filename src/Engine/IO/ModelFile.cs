@@ -30,7 +30,7 @@ public static class ModelFile
             ["input_mean"] = inputMean.ToString("R", CultureInfo.InvariantCulture),
             ["input_std"] = inputStd.ToString("R", CultureInfo.InvariantCulture),
             ["input_shape"] = string.Join(",", inputShape),
-            ["architecture"] = DescribeArchitecture(network),
+            ["architecture"] = network.DescribeArchitecture(),
         };
         if (extraMetadata is not null)
         {
@@ -83,7 +83,7 @@ public static class ModelFile
             if (!tensor.Shape.AsSpan().SequenceEqual(parameter.Value.Shape))
             {
                 throw new InvalidDataException(
-                    $"{name}: tensor '{parameterName}' has shape {Tensor.Format(tensor.Shape)}, the network needs {Tensor.Format(parameter.Value.Shape)}.");
+                    $"{name}: tensor '{parameterName}' has shape {FloatTensor.Format(tensor.Shape)}, the network needs {FloatTensor.Format(parameter.Value.Shape)}.");
             }
             tensor.ToFloats().CopyTo(parameter.Value.Data);
         }
@@ -101,32 +101,6 @@ public static class ModelFile
             throw new InvalidDataException($"{name}: the layers do not fit together: {e.Message}", e);
         }
         return new FloatModel(network, mean, std, inputShape, file.Metadata);
-    }
-
-    /// <summary>
-    /// "conv1=conv2d(3,1,1);relu1=relu;...;pool=avgpool2d(4,4);flatten=flatten;fc1=linear;..." with each convolution's
-    /// kernel, stride and padding and each pooling's kernel and stride; channel and feature counts are in the tensors.
-    /// </summary>
-    public static string DescribeArchitecture(Sequential network)
-    {
-        var text = new StringBuilder();
-        foreach ((string layerName, Layer layer) in network.Layers)
-        {
-            if (text.Length > 0)
-            {
-                text.Append(';');
-            }
-            text.Append(layerName).Append('=').Append(layer switch
-            {
-                Conv2d c => $"conv2d({c.KernelSize},{c.Stride},{c.Padding})",
-                Linear => "linear",
-                ReLU => "relu",
-                AvgPool2d p => $"avgpool2d({p.KernelSize},{p.Stride})",
-                Flatten => "flatten",
-                _ => throw new NotSupportedException($"layer '{layerName}' ({layer}) cannot be saved to a model file."),
-            });
-        }
-        return text.ToString();
     }
 
     private static Sequential BuildFromArchitecture(string architecture, SafeTensorsFile file, string name)
@@ -208,7 +182,7 @@ public static class ModelFile
         int[] shape = Weight(file, name, layer, 4);
         if (shape[2] != kernel || shape[3] != kernel)
         {
-            throw new InvalidDataException($"{name}: tensor '{layer}.weight' has shape {Tensor.Format(shape)}, expected a {kernel}x{kernel} kernel.");
+            throw new InvalidDataException($"{name}: tensor '{layer}.weight' has shape {FloatTensor.Format(shape)}, expected a {kernel}x{kernel} kernel.");
         }
         if (kernel <= 0 || stride <= 0 || padding < 0)
         {
@@ -231,7 +205,7 @@ public static class ModelFile
         }
         if (weight.Shape.Length != rank || weight.Shape.Any(d => d <= 0))
         {
-            throw new InvalidDataException($"{name}: tensor '{layer}.weight' has shape {Tensor.Format(weight.Shape)}, expected {rank} positive dimensions.");
+            throw new InvalidDataException($"{name}: tensor '{layer}.weight' has shape {FloatTensor.Format(weight.Shape)}, expected {rank} positive dimensions.");
         }
         return weight.Shape;
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Engine.Kernels;
 using Engine.Quantization;
 
 namespace Engine.IO;
@@ -204,7 +205,7 @@ public static class QuantizedModelFile
     private static QuantizedWeightedLayer Weighted(SafeTensorsFile file, string name, string layer, QuantParams current,
         HashSet<string> used, WeightedFactory create, int rank)
     {
-        SafeTensor weight = Tensor(file, name, $"{layer}.weight", SafeTensorDType.I8, used);
+        SafeTensor weight = FloatTensor(file, name, $"{layer}.weight", SafeTensorDType.I8, used);
         if (weight.Shape.Length != rank || weight.Shape.Any(d => d <= 0))
         {
             throw new InvalidDataException($"{name}: tensor '{layer}.weight' has shape [{string.Join(", ", weight.Shape)}], expected {rank} positive dimensions.");
@@ -245,7 +246,7 @@ public static class QuantizedModelFile
     // A rank-1 tensor of `length` values, or of 1 value (per-tensor parameters).
     private static SafeTensor Vector(SafeTensorsFile file, string name, string tensorName, SafeTensorDType dtype, int length, HashSet<string> used)
     {
-        SafeTensor t = Tensor(file, name, tensorName, dtype, used);
+        SafeTensor t = FloatTensor(file, name, tensorName, dtype, used);
         if (t.Shape.Length != 1 || (t.Shape[0] != length && t.Shape[0] != 1))
         {
             throw new InvalidDataException($"{name}: tensor '{tensorName}' has shape [{string.Join(", ", t.Shape)}], expected [{length}]{(length != 1 ? " or [1]" : "")}.");
@@ -253,7 +254,7 @@ public static class QuantizedModelFile
         return t;
     }
 
-    private static SafeTensor Tensor(SafeTensorsFile file, string name, string tensorName, SafeTensorDType dtype, HashSet<string> used)
+    private static SafeTensor FloatTensor(SafeTensorsFile file, string name, string tensorName, SafeTensorDType dtype, HashSet<string> used)
     {
         if (!file.TryGet(tensorName, out SafeTensor tensor))
         {

@@ -32,7 +32,7 @@ public enum SafeTensorDType
 
 /// <summary>
 /// One named tensor of a safetensors file: element type, shape and raw little-endian bytes
-/// (row-major, as <c>torch.Tensor.numpy().tobytes()</c>).
+/// (row-major, as <c>torch.FloatTensor.numpy().tobytes()</c>).
 /// </summary>
 public sealed class SafeTensor
 {

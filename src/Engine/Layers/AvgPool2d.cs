@@ -9,9 +9,9 @@ namespace Engine.Layers;
 /// </summary>
 public sealed class AvgPool2d : Layer
 {
-    private readonly Tensor _output = new(0);
-    private readonly Tensor _inputGradient = new(0);
-    private Tensor? _input;
+    private readonly FloatTensor _output = new(0);
+    private readonly FloatTensor _inputGradient = new(0);
+    private FloatTensor? _input;
 
     /// <summary>Pooling with a square window of <paramref name="kernelSize"/> and the given stride (default: the kernel size).</summary>
     public AvgPool2d(int kernelSize, int? stride = null)
@@ -32,7 +32,7 @@ public sealed class AvgPool2d : Layer
     {
         if (inputShape.Length != 4)
         {
-            throw new ArgumentException($"{this}: expected an input [N, C, H, W], got {Tensor.Format(inputShape)}.");
+            throw new ArgumentException($"{this}: expected an input [N, C, H, W], got {FloatTensor.Format(inputShape)}.");
         }
         var g = new ConvGeometry(inputShape[1], inputShape[2], inputShape[3], KernelSize, KernelSize, Stride, Stride, 0, 0);
         g.Validate(Description);
@@ -47,7 +47,7 @@ public sealed class AvgPool2d : Layer
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
+    public override FloatTensor Forward(FloatTensor input)
     {
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0), inSize = g.InputSize, outSize = g.Channels * g.OutHeight * g.OutWidth;
@@ -58,9 +58,9 @@ public sealed class AvgPool2d : Layer
     }
 
     /// <inheritdoc/>
-    public override Tensor? Backward(Tensor outputGradient)
+    public override FloatTensor? Backward(FloatTensor outputGradient)
     {
-        Tensor input = RequireForward(_input, Description);
+        FloatTensor input = RequireForward(_input, Description);
         RequireGradientShape(outputGradient, _output, Description);
         if (!ComputeInputGradient)
         {
@@ -74,7 +74,7 @@ public sealed class AvgPool2d : Layer
     }
 
     // Each partition owns whole samples of the tensor it writes: y[n] forward, dx[n] backward.
-    private readonly struct PoolWork(ConvGeometry g, Tensor source, Tensor target, int inSize, int outSize, bool backward) : IPartitionedWork
+    private readonly struct PoolWork(ConvGeometry g, FloatTensor source, FloatTensor target, int inSize, int outSize, bool backward) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {

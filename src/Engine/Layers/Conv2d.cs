@@ -16,11 +16,11 @@ namespace Engine.Layers;
 /// The batch is split across threads; each thread owns its im2col buffer and its partial dW and db, which are summed
 /// in a fixed order afterwards, so results do not depend on scheduling.
 /// </summary>
-public sealed class Conv2d : Layer
+public sealed class Conv2d : WeightedLayer
 {
-    private readonly Tensor _output = new(0);
-    private readonly Tensor _inputGradient = new(0);
-    private Tensor? _input;
+    private readonly FloatTensor _output = new(0);
+    private readonly FloatTensor _inputGradient = new(0);
+    private FloatTensor? _input;
     private float[][] _columns = [];          // per partition: [Cin k k, OH OW], or a chunk of it as 16-column panels
     private float[] _packedWeights = [];      // W [Cout, Cin k k] packed for the micro-kernel, once per forward pass
     private int[][] _offsets = [];            // per partition: [Cin k k] tap offsets of the implicit convolution
@@ -31,12 +31,10 @@ public sealed class Conv2d : Layer
     private float[][] _weightGradients = [];  // per partition: [Cout, Cin k k]
     private float[][] _biasGradients = [];    // per partition: [Cout]
 
-    /// <summary>A convolution with zero-initialised parameters; call <see cref="Initialize"/> or load weights.</summary>
+    /// <summary>A convolution with zero-initialised parameters; call <see cref="WeightedLayer.Initialize"/> or load weights.</summary>
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0)
+        : base(new Parameter("weight", Positive(outChannels), Positive(inChannels), Positive(kernelSize), kernelSize), new Parameter("bias", outChannels))
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inChannels);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outChannels);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kernelSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(stride);
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
         InChannels = inChannels;
@@ -44,9 +42,6 @@ public sealed class Conv2d : Layer
         KernelSize = kernelSize;
         Stride = stride;
         Padding = padding;
-        Weight = new Parameter("weight", outChannels, inChannels, kernelSize, kernelSize);
-        Bias = new Parameter("bias", outChannels);
-        Parameters = [Weight, Bias];
     }
 
     /// <summary>Input channels, Cin.</summary>
@@ -64,39 +59,11 @@ public sealed class Conv2d : Layer
     /// <summary>Zero padding on each side.</summary>
     public int Padding { get; }
 
-    /// <summary>Weights [Cout, Cin, k, k].</summary>
-    public Parameter Weight { get; }
-
-    /// <summary>Biases [Cout].</summary>
-    public Parameter Bias { get; }
-
-    /// <inheritdoc/>
-    public override IReadOnlyList<Parameter> Parameters { get; }
-
-    /// <summary>
-    /// PyTorch's default initialisation: kaiming_uniform_(a = sqrt 5) for the weight, which is U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    /// with fan_in = Cin k k, and the same bound for the bias. Weights are drawn first, then biases.
-    /// </summary>
-    public void Initialize(SeededRandom random)
-    {
-        float bound = 1f / MathF.Sqrt(InChannels * KernelSize * KernelSize);
-        Fill(Weight.Value.Data, random, bound);
-        Fill(Bias.Value.Data, random, bound);
-    }
-
-    internal static void Fill(Span<float> values, SeededRandom random, float bound)
-    {
-        for (int i = 0; i < values.Length; i++)
-        {
-            values[i] = random.NextUniform(-bound, bound);
-        }
-    }
-
     private ConvGeometry Geometry(ReadOnlySpan<int> inputShape)
     {
         if (inputShape.Length != 4 || inputShape[1] != InChannels)
         {
-            throw new ArgumentException($"{this}: expected an input [N, {InChannels}, H, W], got {Tensor.Format(inputShape)}.");
+            throw new ArgumentException($"{this}: expected an input [N, {InChannels}, H, W], got {FloatTensor.Format(inputShape)}.");
         }
         var g = new ConvGeometry(InChannels, inputShape[2], inputShape[3], KernelSize, KernelSize, Stride, Stride, Padding, Padding);
         g.Validate(Description);
@@ -111,7 +78,7 @@ public sealed class Conv2d : Layer
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
+    public override FloatTensor Forward(FloatTensor input)
     {
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0);
@@ -173,7 +140,7 @@ public sealed class Conv2d : Layer
         }
     }
 
-    private readonly struct ForwardWork(Conv2d layer, ConvGeometry g, Tensor input, Tensor output) : IPartitionedWork
+    private readonly struct ForwardWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor output) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {
@@ -234,9 +201,9 @@ public sealed class Conv2d : Layer
     }
 
     /// <inheritdoc/>
-    public override Tensor? Backward(Tensor outputGradient)
+    public override FloatTensor? Backward(FloatTensor outputGradient)
     {
-        Tensor input = RequireForward(_input, Description);
+        FloatTensor input = RequireForward(_input, Description);
         RequireGradientShape(outputGradient, _output, Description);
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0);
@@ -274,7 +241,7 @@ public sealed class Conv2d : Layer
         return ComputeInputGradient ? _inputGradient : null;
     }
 
-    private readonly struct BackwardWork(Conv2d layer, ConvGeometry g, Tensor input, Tensor outputGradient, bool parallelGemm) : IPartitionedWork
+    private readonly struct BackwardWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor outputGradient, bool parallelGemm) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {

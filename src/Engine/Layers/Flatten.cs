@@ -8,8 +8,8 @@ namespace Engine.Layers;
 /// </summary>
 public sealed class Flatten : Layer
 {
-    private readonly Tensor _output = new(0);
-    private readonly Tensor _inputGradient = new(0);
+    private readonly FloatTensor _output = new(0);
+    private readonly FloatTensor _inputGradient = new(0);
     private int[]? _inputShape;
 
     /// <inheritdoc/>
@@ -17,7 +17,7 @@ public sealed class Flatten : Layer
     {
         if (inputShape.Length < 2)
         {
-            throw new ArgumentException($"Flatten: expected an input [N, ...] of rank 2 or more, got {Tensor.Format(inputShape)}.");
+            throw new ArgumentException($"Flatten: expected an input [N, ...] of rank 2 or more, got {FloatTensor.Format(inputShape)}.");
         }
         int features = 1;
         foreach (int d in inputShape[1..])
@@ -28,7 +28,7 @@ public sealed class Flatten : Layer
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
+    public override FloatTensor Forward(FloatTensor input)
     {
         if (input.Shape.Length < 2)
         {
@@ -49,7 +49,7 @@ public sealed class Flatten : Layer
     }
 
     /// <inheritdoc/>
-    public override Tensor? Backward(Tensor outputGradient)
+    public override FloatTensor? Backward(FloatTensor outputGradient)
     {
         int[] inputShape = _inputShape ?? throw new InvalidOperationException("Flatten: Backward called before Forward.");
         RequireGradientShape(outputGradient, _output, "Flatten");

@@ -23,13 +23,13 @@ public abstract class Layer
     public abstract int[] OutputShape(ReadOnlySpan<int> inputShape);
 
     /// <summary>Computes the output for <paramref name="input"/> and remembers the input for <see cref="Backward"/>.</summary>
-    public abstract Tensor Forward(Tensor input);
+    public abstract FloatTensor Forward(FloatTensor input);
 
     /// <summary>
     /// Given dLoss/dOutput for the last <see cref="Forward"/>, adds dLoss/dParameters into the parameter gradients and
     /// returns dLoss/dInput (or null when <see cref="ComputeInputGradient"/> is false).
     /// </summary>
-    public abstract Tensor? Backward(Tensor outputGradient);
+    public abstract FloatTensor? Backward(FloatTensor outputGradient);
 
     /// <summary>A PyTorch-like description, for example "Conv2d(1, 32, kernel_size=3, stride=1, padding=1)".</summary>
     public abstract override string ToString();
@@ -43,11 +43,11 @@ public abstract class Layer
     private string? _description;
 
     /// <summary>The input remembered by the last forward pass; throws if there was none.</summary>
-    protected static Tensor RequireForward(Tensor? cachedInput, string layer) =>
+    protected static FloatTensor RequireForward(FloatTensor? cachedInput, string layer) =>
         cachedInput ?? throw new InvalidOperationException($"{layer}: Backward called before Forward.");
 
     /// <summary>Throws unless the gradient has the shape of the output it belongs to.</summary>
-    protected static void RequireGradientShape(Tensor outputGradient, Tensor output, string layer)
+    protected static void RequireGradientShape(FloatTensor outputGradient, FloatTensor output, string layer)
     {
         if (!outputGradient.HasShape(output.Shape))
         {

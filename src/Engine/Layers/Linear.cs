@@ -14,22 +14,18 @@ namespace Engine.Layers;
 /// </code>
 /// Each product is one GEMM split across threads by output tiles.
 /// </summary>
-public sealed class Linear : Layer
+public sealed class Linear : WeightedLayer
 {
-    private readonly Tensor _output = new(0);
-    private readonly Tensor _inputGradient = new(0);
-    private Tensor? _input;
+    private readonly FloatTensor _output = new(0);
+    private readonly FloatTensor _inputGradient = new(0);
+    private FloatTensor? _input;
 
-    /// <summary>A layer with zero-initialised parameters; call <see cref="Initialize"/> or load weights.</summary>
+    /// <summary>A layer with zero-initialised parameters; call <see cref="WeightedLayer.Initialize"/> or load weights.</summary>
     public Linear(int inFeatures, int outFeatures)
+        : base(new Parameter("weight", Positive(outFeatures), Positive(inFeatures)), new Parameter("bias", outFeatures))
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inFeatures);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outFeatures);
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        Weight = new Parameter("weight", outFeatures, inFeatures);
-        Bias = new Parameter("bias", outFeatures);
-        Parameters = [Weight, Bias];
     }
 
     /// <summary>Input features.</summary>
@@ -38,38 +34,18 @@ public sealed class Linear : Layer
     /// <summary>Output features (units).</summary>
     public int OutFeatures { get; }
 
-    /// <summary>Weights [out, in].</summary>
-    public Parameter Weight { get; }
-
-    /// <summary>Biases [out].</summary>
-    public Parameter Bias { get; }
-
-    /// <inheritdoc/>
-    public override IReadOnlyList<Parameter> Parameters { get; }
-
-    /// <summary>
-    /// PyTorch's default initialisation: kaiming_uniform_(a = sqrt 5), that is U(-1/sqrt(in), 1/sqrt(in)), for the weight,
-    /// and the same bound for the bias. Weights are drawn first, then biases.
-    /// </summary>
-    public void Initialize(SeededRandom random)
-    {
-        float bound = 1f / MathF.Sqrt(InFeatures);
-        Conv2d.Fill(Weight.Value.Data, random, bound);
-        Conv2d.Fill(Bias.Value.Data, random, bound);
-    }
-
     /// <inheritdoc/>
     public override int[] OutputShape(ReadOnlySpan<int> inputShape)
     {
         if (inputShape.Length != 2 || inputShape[1] != InFeatures)
         {
-            throw new ArgumentException($"{this}: expected an input [N, {InFeatures}], got {Tensor.Format(inputShape)}.");
+            throw new ArgumentException($"{this}: expected an input [N, {InFeatures}], got {FloatTensor.Format(inputShape)}.");
         }
         return [inputShape[0], OutFeatures];
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
+    public override FloatTensor Forward(FloatTensor input)
     {
         if (input.Shape.Length != 2 || input.Dim(1) != InFeatures)
         {
@@ -102,7 +78,7 @@ public sealed class Linear : Layer
     private const int MatrixVectorBatch = 4;
 
     // y[n, o] = W[o, :] . x[n, :] for outputs [start, end): partitions own disjoint output columns.
-    private readonly struct DotWork(Tensor weight, Tensor input, Tensor output, int inFeatures, int outFeatures, int batch) : IPartitionedWork
+    private readonly struct DotWork(FloatTensor weight, FloatTensor input, FloatTensor output, int inFeatures, int outFeatures, int batch) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {
@@ -119,9 +95,9 @@ public sealed class Linear : Layer
     }
 
     /// <inheritdoc/>
-    public override Tensor? Backward(Tensor outputGradient)
+    public override FloatTensor? Backward(FloatTensor outputGradient)
     {
-        Tensor input = RequireForward(_input, Description);
+        FloatTensor input = RequireForward(_input, Description);
         RequireGradientShape(outputGradient, _output, Description);
         int batch = input.Dim(0);
         ReadOnlySpan<float> dy = outputGradient.Data;

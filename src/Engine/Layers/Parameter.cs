@@ -9,18 +9,18 @@ public sealed class Parameter
     public Parameter(string name, params int[] shape)
     {
         Name = name;
-        Value = new Tensor(shape);
-        Gradient = new Tensor(shape);
+        Value = new FloatTensor(shape);
+        Gradient = new FloatTensor(shape);
     }
 
     /// <summary>The name within its layer, as in a PyTorch state_dict: "weight" or "bias".</summary>
     public string Name { get; }
 
     /// <summary>The values.</summary>
-    public Tensor Value { get; }
+    public FloatTensor Value { get; }
 
     /// <summary>dLoss/dValue, summed over the backward passes since the last <see cref="ZeroGradient"/>.</summary>
-    public Tensor Gradient { get; }
+    public FloatTensor Gradient { get; }
 
     /// <summary>Sets the gradient to zero, before the next accumulation.</summary>
     public void ZeroGradient() => Gradient.Clear();

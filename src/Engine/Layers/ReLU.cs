@@ -6,15 +6,15 @@ namespace Engine.Layers;
 /// <summary>Rectified linear unit, element-wise: y = max(x, 0); dx = dy where y &gt; 0.</summary>
 public sealed class ReLU : Layer
 {
-    private readonly Tensor _output = new(0);
-    private readonly Tensor _inputGradient = new(0);
+    private readonly FloatTensor _output = new(0);
+    private readonly FloatTensor _inputGradient = new(0);
     private bool _hasForward;
 
     /// <inheritdoc/>
     public override int[] OutputShape(ReadOnlySpan<int> inputShape) => inputShape.ToArray();
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
+    public override FloatTensor Forward(FloatTensor input)
     {
         _output.Resize(input.Shape);                // y: same shape as x
         WorkPartition.Run(input.Length, Chunk, new ReluWork(input, _output, null));
@@ -23,7 +23,7 @@ public sealed class ReLU : Layer
     }
 
     /// <inheritdoc/>
-    public override Tensor? Backward(Tensor outputGradient)
+    public override FloatTensor? Backward(FloatTensor outputGradient)
     {
         if (!_hasForward)
         {
@@ -43,7 +43,7 @@ public sealed class ReLU : Layer
     private const int Chunk = 1 << 14;
 
     // Forward (gradient null): target = max(source, 0). Backward: target = gradient where source (the output) > 0.
-    private readonly struct ReluWork(Tensor source, Tensor target, Tensor? gradient) : IPartitionedWork
+    private readonly struct ReluWork(FloatTensor source, FloatTensor target, FloatTensor? gradient) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {

@@ -1,3 +1,4 @@
+using System.Text;
 using Engine.Tensors;
 
 namespace Engine.Layers;
@@ -74,14 +75,14 @@ public sealed class Sequential
     }
 
     /// <summary>Runs every layer in order; returns the last layer's output (owned by it, valid until the next call).</summary>
-    public Tensor Forward(Tensor input)
+    public FloatTensor Forward(FloatTensor input)
     {
         if (_checkedInputShape is null || !input.Shape.SequenceEqual(_checkedInputShape))
         {
             OutputShape(input.Shape);
             _checkedInputShape = input.Shape.ToArray();
         }
-        Tensor x = input;
+        FloatTensor x = input;
         foreach ((_, Layer layer) in _layers)
         {
             x = layer.Forward(x);
@@ -93,14 +94,14 @@ public sealed class Sequential
     /// Back-propagates dLoss/dOutput through every layer, accumulating parameter gradients. The input gradient is
     /// computed only when <paramref name="computeInputGradient"/> is set (training does not need it).
     /// </summary>
-    public Tensor? Backward(Tensor outputGradient, bool computeInputGradient = false)
+    public FloatTensor? Backward(FloatTensor outputGradient, bool computeInputGradient = false)
     {
         _layers[0].Layer.ComputeInputGradient = computeInputGradient;
         for (int i = 1; i < _layers.Count; i++)
         {
             _layers[i].Layer.ComputeInputGradient = true;
         }
-        Tensor? gradient = outputGradient;
+        FloatTensor? gradient = outputGradient;
         for (int i = _layers.Count - 1; i >= 0; i--)
         {
             gradient = _layers[i].Layer.Backward(gradient!);
@@ -122,16 +123,37 @@ public sealed class Sequential
     {
         foreach ((_, Layer layer) in _layers)
         {
-            switch (layer)
+            if (layer is WeightedLayer weighted)
             {
-                case Conv2d conv:
-                    conv.Initialize(random);
-                    break;
-                case Linear linear:
-                    linear.Initialize(random);
-                    break;
+                weighted.Initialize(random);
             }
         }
+    }
+
+    /// <summary>
+    /// "conv1=conv2d(3,1,1);relu1=relu;...;pool=avgpool2d(4,4);flatten=flatten;fc1=linear;..." with each convolution's
+    /// kernel, stride and padding and each pooling's kernel and stride; channel and feature counts are in the tensors.
+    /// </summary>
+    public string DescribeArchitecture()
+    {
+        var text = new StringBuilder();
+        foreach ((string layerName, Layer layer) in _layers)
+        {
+            if (text.Length > 0)
+            {
+                text.Append(';');
+            }
+            text.Append(layerName).Append('=').Append(layer switch
+            {
+                Conv2d c => $"conv2d({c.KernelSize},{c.Stride},{c.Padding})",
+                Linear => "linear",
+                ReLU => "relu",
+                AvgPool2d p => $"avgpool2d({p.KernelSize},{p.Stride})",
+                Flatten => "flatten",
+                _ => throw new NotSupportedException($"layer '{layerName}' ({layer}) cannot be saved to a model file."),
+            });
+        }
+        return text.ToString();
     }
 
     /// <summary>One line per layer, as PyTorch prints a module.</summary>

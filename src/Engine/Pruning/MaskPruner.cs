@@ -30,13 +30,7 @@ public sealed class MaskPruner : ITrainingObserver
             {
                 continue;
             }
-            (Parameter weight, Parameter bias) = g.Layer switch
-            {
-                Conv2d c => (c.Weight, c.Bias),
-                Linear l => (l.Weight, l.Bias),
-                _ => throw new NotSupportedException(),
-            };
-            mask._masks.Add((weight, bias, g.ParametersPerNeuron - 1, neurons));
+            mask._masks.Add((g.Layer.Weight, g.Layer.Bias, g.ParametersPerNeuron - 1, neurons));
         }
         mask.ZeroValues();
         return mask;

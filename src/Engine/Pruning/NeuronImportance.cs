@@ -170,12 +170,7 @@ public static class NeuronImportance
 
     private static double[] WeightNorms(PruningGroup group, bool squared)
     {
-        ReadOnlySpan<float> w = group.Layer switch
-        {
-            Conv2d c => c.Weight.Value.Data,
-            Linear l => l.Weight.Value.Data,
-            _ => throw new NotSupportedException(),
-        };
+        ReadOnlySpan<float> w = group.Layer.Weight.Value.Data;
         int row = group.ParametersPerNeuron - 1;
         var norms = new double[group.Neurons];
         for (int n = 0; n < norms.Length; n++)

@@ -1,3 +1,4 @@
+using Engine.Data;
 using Engine.Layers;
 using Engine.Statistics;
 using Engine.Training;

@@ -1,3 +1,4 @@
+using Engine.Kernels;
 using Engine.Layers;
 
 namespace Engine.Quantization;
@@ -48,13 +49,13 @@ public sealed record LayerQuantizationReport(
 public static class QuantizationReport
 {
     /// <summary>Compares <paramref name="quantized"/> with the float <paramref name="network"/> it came from on <paramref name="inputs"/> [N, sample shape].</summary>
-    public static IReadOnlyList<LayerQuantizationReport> Build(Sequential network, QuantizedNetwork quantized, Tensor inputs)
+    public static IReadOnlyList<LayerQuantizationReport> Build(Sequential network, QuantizedNetwork quantized, FloatTensor inputs)
     {
         int samples = inputs.Dim(0);
         // Float activations at the end of each weighted layer's group (after its fused ReLU), by layer name.
         var floatOutputs = new Dictionary<string, float[]>(StringComparer.Ordinal);
         var layers = network.Layers;
-        Tensor x = inputs;
+        FloatTensor x = inputs;
         string? pending = null;
         for (int i = 0; i < layers.Count; i++)
         {

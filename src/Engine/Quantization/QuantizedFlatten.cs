@@ -1,3 +1,5 @@
+using Engine.Kernels;
+
 namespace Engine.Quantization;
 
 /// <summary>[C, H, W] -> [C H W] in the same (channel-major) order, as torch.flatten(x, 1); codes and parameters unchanged.</summary>

@@ -1,3 +1,5 @@
+using Engine.Kernels;
+
 namespace Engine.Quantization;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Engine.Data;
 using Engine.Kernels;
 using Engine.Training;
 
@@ -157,7 +158,7 @@ public sealed unsafe class QuantizedNetwork
             Predict(inputs.AsSpan(0, count * sampleSize), count, logits.AsSpan(0, count * classes));
             for (int n = 0; n < count; n++)
             {
-                predictions[start + n] = Evaluation.ArgMax(logits.AsSpan(n * classes, classes));
+                predictions[start + n] = ClassScores.ArgMax(logits.AsSpan(n * classes, classes));
                 correct += predictions[start + n] == labels[n] ? 1 : 0;
             }
         }

@@ -1,3 +1,5 @@
+using Engine.Data;
+using Engine.Kernels;
 using Engine.Layers;
 using Engine.Training;
 
@@ -111,7 +113,7 @@ public static class Quantizer
         }
         var observers = Enumerable.Range(0, count).Select(_ => ActivationObserver.Create(options.Observer)).ToArray();
         int batchSize = Math.Min(options.CalibrationBatchSize, samples);
-        var inputs = new Tensor([batchSize, .. calibration.SampleShape]);
+        var inputs = new FloatTensor([batchSize, .. calibration.SampleShape]);
         int[] labels = new int[batchSize];
         for (int b = 0, done = 0; done < samples; b++)
         {
@@ -123,7 +125,7 @@ public static class Quantizer
             }
             inputs.Resize([used, .. calibration.SampleShape]);
             observers[0].Observe(inputs.Data);
-            Tensor x = inputs;
+            FloatTensor x = inputs;
             for (int i = 0; i < layers.Count; i++)
             {
                 x = layers[i].Layer.Forward(x);

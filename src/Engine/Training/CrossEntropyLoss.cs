@@ -15,8 +15,8 @@ namespace Engine.Training;
 /// </summary>
 public sealed class CrossEntropyLoss
 {
-    private readonly Tensor _probabilities = new(0);
-    private readonly Tensor _gradient = new(0);
+    private readonly FloatTensor _probabilities = new(0);
+    private readonly FloatTensor _gradient = new(0);
     private int[] _labels = [];
     private int _batch;
 
@@ -34,11 +34,11 @@ public sealed class CrossEntropyLoss
     public float LabelSmoothing { get; }
 
     /// <summary>The mean loss over the batch; remembers the probabilities for <see cref="Backward"/>.</summary>
-    public float Forward(Tensor logits, ReadOnlySpan<int> labels)
+    public float Forward(FloatTensor logits, ReadOnlySpan<int> labels)
     {
         if (logits.Rank != 2)
         {
-            throw new ArgumentException($"cross-entropy: expected logits [N, C], got {Tensor.Format(logits.Shape)}.");
+            throw new ArgumentException($"cross-entropy: expected logits [N, C], got {FloatTensor.Format(logits.Shape)}.");
         }
         int batch = logits.Dim(0), classes = logits.Dim(1);
         if (labels.Length != batch)
@@ -73,7 +73,7 @@ public sealed class CrossEntropyLoss
     }
 
     /// <summary>dLoss/dLogits [N, C] for the last <see cref="Forward"/>: (softmax - target) / N.</summary>
-    public Tensor Backward()
+    public FloatTensor Backward()
     {
         if (_batch == 0)
         {
@@ -93,5 +93,5 @@ public sealed class CrossEntropyLoss
     }
 
     /// <summary>The probabilities softmax(z) [N, C] of the last <see cref="Forward"/>.</summary>
-    public Tensor Probabilities => _probabilities;
+    public FloatTensor Probabilities => _probabilities;
 }

@@ -1,3 +1,4 @@
+using Engine.Data;
 using Engine.Layers;
 
 namespace Engine.Training;
@@ -6,12 +7,12 @@ namespace Engine.Training;
 public static class Evaluation
 {
     /// <summary>The number of rows of logits [N, C] whose arg-max equals the label (ties go to the lowest class, as torch.argmax).</summary>
-    public static int CountCorrect(Tensor logits, ReadOnlySpan<int> labels)
+    public static int CountCorrect(FloatTensor logits, ReadOnlySpan<int> labels)
     {
         int classes = logits.Dim(1), correct = 0;
         for (int n = 0; n < labels.Length; n++)
         {
-            if (ArgMax(logits.Data.Slice(n * classes, classes)) == labels[n])
+            if (ClassScores.ArgMax(logits.Data.Slice(n * classes, classes)) == labels[n])
             {
                 correct++;
             }
@@ -19,34 +20,20 @@ public static class Evaluation
         return correct;
     }
 
-    /// <summary>The index of the largest value (the first one on ties).</summary>
-    public static int ArgMax(ReadOnlySpan<float> row)
-    {
-        int best = 0;
-        for (int i = 1; i < row.Length; i++)
-        {
-            if (row[i] > row[best])
-            {
-                best = i;
-            }
-        }
-        return best;
-    }
-
     /// <summary>The arg-max class of every sample of <paramref name="data"/>, in order, in batches of <paramref name="batchSize"/>.</summary>
     public static int[] Predictions(Sequential network, IBatchSource data, int batchSize = 250)
     {
-        var inputs = new Tensor([batchSize, .. data.SampleShape]);
+        var inputs = new FloatTensor([batchSize, .. data.SampleShape]);
         int[] labels = new int[batchSize], predictions = new int[data.Count];
         for (int b = 0, start = 0; start < data.Count; b++, start += batchSize)
         {
             int count = data.FillBatch(0, b, batchSize, inputs.Data, labels);
             inputs.Resize([count, .. data.SampleShape]);
-            Tensor logits = network.Forward(inputs);
+            FloatTensor logits = network.Forward(inputs);
             int classes = logits.Dim(1);
             for (int n = 0; n < count; n++)
             {
-                predictions[start + n] = ArgMax(logits.Data.Slice(n * classes, classes));
+                predictions[start + n] = ClassScores.ArgMax(logits.Data.Slice(n * classes, classes));
             }
             inputs.Resize([batchSize, .. data.SampleShape]);
         }
@@ -56,7 +43,7 @@ public static class Evaluation
     /// <summary>Fraction of samples of <paramref name="data"/> classified correctly, in batches of <paramref name="batchSize"/>.</summary>
     public static float Accuracy(Sequential network, IBatchSource data, int batchSize = 250)
     {
-        var inputs = new Tensor([batchSize, .. data.SampleShape]);
+        var inputs = new FloatTensor([batchSize, .. data.SampleShape]);
         var labels = new int[batchSize];
         long correct = 0;
         int batches = (data.Count + batchSize - 1) / batchSize;

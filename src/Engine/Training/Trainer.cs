@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Engine.Data;
 using Engine.Layers;
 
 namespace Engine.Training;
@@ -48,7 +49,7 @@ public sealed class Trainer
         int batchSize = _options.BatchSize;
         int batches = (train.Count + batchSize - 1) / batchSize;
         int totalSteps = batches * _options.Epochs;
-        var inputs = new Tensor([batchSize, .. train.SampleShape]);
+        var inputs = new FloatTensor([batchSize, .. train.SampleShape]);
         var labels = new int[batchSize];
         var loss = new CrossEntropyLoss(_options.LabelSmoothing);
         var sgd = new Sgd(_network.NamedParameters().Select(p => p.Parameter), _options.LearningRate, _options.Momentum,
@@ -70,7 +71,7 @@ public sealed class Trainer
                 }
                 sgd.LearningRate = _options.LearningRateAt(step, totalSteps, batches);
                 _network.ZeroGradients();
-                Tensor logits = _network.Forward(inputs);
+                FloatTensor logits = _network.Forward(inputs);
                 float batchLoss = loss.Forward(logits, labels.AsSpan(0, count));
                 int batchCorrect = Evaluation.CountCorrect(logits, labels.AsSpan(0, count));
                 _network.Backward(loss.Backward());

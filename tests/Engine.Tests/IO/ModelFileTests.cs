@@ -31,7 +31,7 @@ public sealed class ModelFileTests : IDisposable
         FloatModel loaded = ModelFile.LoadFloat(path);
         Assert.Equal(0.1f, loaded.InputMean);
         Assert.Equal(0.3f, loaded.InputStd);
-        Tensor x = TestData.Tensor(1, 3, 1, 32, 32);
+        FloatTensor x = TestData.FloatTensor(1, 3, 1, 32, 32);
         Assert.Equal(network.Forward(x).Data.ToArray(), loaded.Network.Forward(x).Data.ToArray());
     }
 
@@ -43,7 +43,7 @@ public sealed class ModelFileTests : IDisposable
         string path = Path.Combine(_dir, "torch.safetensors");
         new SafeTensorsFile(tensors).Write(path);
         FloatModel loaded = ModelFile.LoadFloat(path);
-        Tensor x = TestData.Tensor(2, 2, 1, 32, 32);
+        FloatTensor x = TestData.FloatTensor(2, 2, 1, 32, 32);
         Assert.Equal(network.Forward(x).Data.ToArray(), loaded.Network.Forward(x).Data.ToArray());
         Assert.Equal(0f, loaded.InputMean);
         Assert.Equal(1f, loaded.InputStd);
@@ -54,7 +54,7 @@ public sealed class ModelFileTests : IDisposable
     {
         Sequential network = SeedNetwork.Create(seed: 6, conv1Channels: 4, conv2Channels: 8, hidden: 10);
         string path = Path.Combine(_dir, "bad.safetensors");
-        var metadata = new Dictionary<string, string> { ["format"] = "engine.float", ["architecture"] = ModelFile.DescribeArchitecture(network) };
+        var metadata = new Dictionary<string, string> { ["format"] = "engine.float", ["architecture"] = network.DescribeArchitecture() };
         var good = network.NamedParameters().Select(p => SafeTensor.FromFloats(p.Name, p.Parameter.Value.Shape.ToArray(), p.Parameter.Value.Data)).ToList();
 
         void Expect(IEnumerable<SafeTensor> tensors, string message, Dictionary<string, string>? meta = null)

@@ -92,9 +92,9 @@ public class ImplicitConvTests
             WorkPartition.Threads = 2;
             var conv = new Conv2d(3, cout, 3, 1, 1);
             conv.Initialize(new SeededRandom(13));
-            Tensor two = TestData.Tensor(14, 2, 3, 4, 64);
+            FloatTensor two = TestData.FloatTensor(14, 2, 3, 4, 64);
             float[] batched = conv.Forward(two).Data.ToArray();
-            var one = new Tensor(1, 3, 4, 64);
+            var one = new FloatTensor(1, 3, 4, 64);
             two.Data[..one.Length].CopyTo(one.Data);
             Assert.Equal(batched.AsSpan(0, cout * g.ColumnCols).ToArray(), conv.Forward(one).Data.ToArray());
         }
@@ -113,7 +113,7 @@ public class ImplicitConvTests
             WorkPartition.Threads = 2;
             var conv = new Conv2d(3, 5, 3, 1, 1);
             conv.Initialize(new SeededRandom(4));
-            Tensor x = TestData.Tensor(5, 4, 3, 6, 16);
+            FloatTensor x = TestData.FloatTensor(5, 4, 3, 6, 16);
             float[] y = conv.Forward(x).Data.ToArray();
             var g = new ConvGeometry(3, 6, 16, 3, 3, 1, 1, 1, 1);
             var col = new float[g.ColumnRows * g.ColumnCols];

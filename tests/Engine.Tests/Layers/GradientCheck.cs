@@ -11,11 +11,11 @@ internal static class GradientCheck
 {
     public const float Step = 1e-2f;
 
-    public static void Layer(Layer layer, Tensor input, ulong seed, int maxCoordinates = 400)
+    public static void Layer(Layer layer, FloatTensor input, ulong seed, int maxCoordinates = 400)
     {
-        Tensor output = layer.Forward(input);
+        FloatTensor output = layer.Forward(input);
         float[] r = TestData.Uniform(output.Length, seed);
-        var upstream = new Tensor(r, output.Shape.ToArray());
+        var upstream = new FloatTensor(r, output.Shape.ToArray());
         foreach (Parameter p in layer.Parameters)
         {
             p.ZeroGradient();
@@ -26,7 +26,7 @@ internal static class GradientCheck
 
         double Loss()
         {
-            Tensor y = layer.Forward(input);
+            FloatTensor y = layer.Forward(input);
             double sum = 0;
             for (int i = 0; i < r.Length; i++)
             {
@@ -67,7 +67,7 @@ internal static class GradientCheck
     /// (L(θ + h v) - L(θ - h v)) / 2h = &lt;∇L, v&gt;. Summing over every parameter averages out rounding noise and the rare
     /// ReLU kink a single coordinate's step can cross.
     /// </summary>
-    public static void Directional(Sequential network, Tensor x, int[] labels, int directions = 3, float step = 1e-3f)
+    public static void Directional(Sequential network, FloatTensor x, int[] labels, int directions = 3, float step = 1e-3f)
     {
         var loss = new Engine.Training.CrossEntropyLoss();
         double Loss() => loss.Forward(network.Forward(x), labels);

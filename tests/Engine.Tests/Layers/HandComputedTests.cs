@@ -7,7 +7,7 @@ namespace Engine.Tests.Layers;
 public class HandComputedTests
 {
     // x[i, j] = 4 i + j + 1 on a 4x4 grid.
-    private static Tensor Grid4x4() => new(Enumerable.Range(1, 16).Select(v => (float)v).ToArray(), 1, 1, 4, 4);
+    private static FloatTensor Grid4x4() => new(Enumerable.Range(1, 16).Select(v => (float)v).ToArray(), 1, 1, 4, 4);
 
     [Fact]
     public void Conv_3x3_with_padding_1_on_a_4x4_input_sums_each_zero_padded_neighbourhood()
@@ -15,7 +15,7 @@ public class HandComputedTests
         var conv = new Conv2d(1, 1, 3, stride: 1, padding: 1);
         conv.Weight.Value.Data.Fill(1f);
         conv.Bias.Value.Data[0] = 0.5f;
-        Tensor y = conv.Forward(Grid4x4());
+        FloatTensor y = conv.Forward(Grid4x4());
         float[] expected =
         [
             14, 24, 30, 22,
@@ -32,7 +32,7 @@ public class HandComputedTests
         // Only the top-left tap is 1, so y[i, j] = x[i - 1, j - 1] (PyTorch semantics); a flipped kernel would give x[i + 1, j + 1].
         var conv = new Conv2d(1, 1, 3, stride: 1, padding: 1);
         conv.Weight.Value.Data[0] = 1f;
-        Tensor y = conv.Forward(Grid4x4());
+        FloatTensor y = conv.Forward(Grid4x4());
         float[] expected =
         [
             0, 0, 0, 0,
@@ -46,7 +46,7 @@ public class HandComputedTests
     [Fact]
     public void Avg_pool_2x2_averages_each_window()
     {
-        Tensor y = new AvgPool2d(2).Forward(Grid4x4());
+        FloatTensor y = new AvgPool2d(2).Forward(Grid4x4());
         Assert.Equal([1, 1, 2, 2], y.Shape.ToArray());
         Assert.Equal([3.5f, 5.5f, 11.5f, 13.5f], y.Data.ToArray());
     }
@@ -55,9 +55,9 @@ public class HandComputedTests
     public void Cross_entropy_of_equal_logits_is_log_of_the_class_count()
     {
         var loss = new CrossEntropyLoss();
-        float value = loss.Forward(new Tensor(1, 3), [0]);
+        float value = loss.Forward(new FloatTensor(1, 3), [0]);
         Assert.Equal(MathF.Log(3f), value, 1e-6f);
-        Tensor g = loss.Backward();
+        FloatTensor g = loss.Backward();
         Assert.Equal(1f / 3 - 1, g.Data[0], 1e-6f);
         Assert.Equal(1f / 3, g.Data[1], 1e-6f);
     }
@@ -67,7 +67,7 @@ public class HandComputedTests
     {
         // logits (1000, 1001, 1002), label 2: loss = log(1 + e^-1 + e^-2) = 0.40760596.
         var loss = new CrossEntropyLoss();
-        float value = loss.Forward(new Tensor([1000f, 1001f, 1002f], 1, 3), [2]);
+        float value = loss.Forward(new FloatTensor([1000f, 1001f, 1002f], 1, 3), [2]);
         Assert.Equal(0.40760596f, value, 1e-5f);
     }
 
@@ -77,7 +77,7 @@ public class HandComputedTests
     public void Cross_entropy_gradient_matches_finite_differences(float smoothing)
     {
         var loss = new CrossEntropyLoss(smoothing);
-        Tensor logits = TestData.Tensor(1, 4, 7);
+        FloatTensor logits = TestData.FloatTensor(1, 4, 7);
         int[] labels = [0, 6, 3, 3];
         loss.Forward(logits, labels);
         float[] analytic = loss.Backward().Data.ToArray();
@@ -89,7 +89,7 @@ public class HandComputedTests
     public void Cross_entropy_with_smoothing_matches_the_definition()
     {
         // PyTorch: loss = (1 - eps) * nll + eps * mean over classes of -log p.
-        Tensor logits = TestData.Tensor(5, 2, 4);
+        FloatTensor logits = TestData.FloatTensor(5, 2, 4);
         int[] labels = [1, 3];
         float eps = 0.2f;
         float smoothed = new CrossEntropyLoss(eps).Forward(logits, labels);
@@ -108,7 +108,7 @@ public class HandComputedTests
     [Fact]
     public void Labels_outside_the_classes_are_rejected()
     {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new CrossEntropyLoss().Forward(new Tensor(2, 3), [0, 3]));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new CrossEntropyLoss().Forward(new FloatTensor(2, 3), [0, 3]));
         Assert.Contains("label 3", e.Message);
     }
 }

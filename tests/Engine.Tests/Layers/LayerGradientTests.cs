@@ -18,7 +18,7 @@ public class LayerGradientTests
     {
         var conv = new Conv2d(cin, cout, k, stride, pad);
         conv.Initialize(new SeededRandom(7));
-        GradientCheck.Layer(conv, TestData.Tensor(8, 3, cin, h, w), seed: 9);
+        GradientCheck.Layer(conv, TestData.FloatTensor(8, 3, cin, h, w), seed: 9);
     }
 
     [Theory]
@@ -29,7 +29,7 @@ public class LayerGradientTests
     {
         var linear = new Linear(inFeatures, outFeatures);
         linear.Initialize(new SeededRandom(3));
-        GradientCheck.Layer(linear, TestData.Tensor(4, batch, inFeatures), seed: 5);
+        GradientCheck.Layer(linear, TestData.FloatTensor(4, batch, inFeatures), seed: 5);
     }
 
     [Theory]
@@ -39,22 +39,22 @@ public class LayerGradientTests
     [InlineData(1, 1, 3, 3)]
     public void AvgPool2d_backward_matches_finite_differences(int kernel, int stride, int h, int w)
     {
-        GradientCheck.Layer(new AvgPool2d(kernel, stride), TestData.Tensor(1, 2, 3, h, w), seed: 2);
+        GradientCheck.Layer(new AvgPool2d(kernel, stride), TestData.FloatTensor(1, 2, 3, h, w), seed: 2);
     }
 
     [Fact]
     public void ReLU_backward_matches_finite_differences()
     {
-        var x = new Tensor(TestData.AwayFromZero(2 * 3 * 5 * 7, 11), 2, 3, 5, 7);
+        var x = new FloatTensor(TestData.AwayFromZero(2 * 3 * 5 * 7, 11), 2, 3, 5, 7);
         GradientCheck.Layer(new ReLU(), x, seed: 12);
     }
 
     [Fact]
     public void Flatten_backward_matches_finite_differences_and_keeps_channel_major_order()
     {
-        Tensor x = TestData.Tensor(1, 2, 3, 4, 5);
+        FloatTensor x = TestData.FloatTensor(1, 2, 3, 4, 5);
         var flatten = new Flatten();
-        Tensor y = flatten.Forward(x);
+        FloatTensor y = flatten.Forward(x);
         Assert.Equal([2, 60], y.Shape.ToArray());
         // Column (c H + h) W + w of sample n holds x[n, c, h, w], as torch.flatten(x, 1).
         Assert.Equal(x.Data[((1 * 3 + 2) * 4 + 3) * 5 + 4], y.Data[1 * 60 + (2 * 4 + 3) * 5 + 4]);
@@ -73,9 +73,9 @@ public class LayerGradientTests
                 WorkPartition.Threads = threads;
                 var conv = new Conv2d(3, 5, 3, 1, 1);
                 conv.Initialize(new SeededRandom(1));
-                Tensor x = TestData.Tensor(2, batch, 3, 9, 7);
+                FloatTensor x = TestData.FloatTensor(2, batch, 3, 9, 7);
                 float[] y = conv.Forward(x).Data.ToArray();
-                Tensor dy = TestData.Tensor(3, batch, 5, 9, 7);
+                FloatTensor dy = TestData.FloatTensor(3, batch, 5, 9, 7);
                 float[] dx = conv.Backward(dy)!.Data.ToArray();
                 results.Add((y, conv.Weight.Gradient.Data.ToArray(), dx));
             }
@@ -100,7 +100,7 @@ public class LayerGradientTests
     {
         var linear = new Linear(4, 3);
         linear.Initialize(new SeededRandom(1));
-        Tensor x = TestData.Tensor(2, 2, 4), dy = TestData.Tensor(3, 2, 3);
+        FloatTensor x = TestData.FloatTensor(2, 2, 4), dy = TestData.FloatTensor(3, 2, 3);
         linear.Forward(x);
         linear.Backward(dy);
         float[] once = linear.Weight.Gradient.Data.ToArray();

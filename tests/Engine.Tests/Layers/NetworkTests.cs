@@ -1,3 +1,4 @@
+using Engine.Data;
 using Engine.Layers;
 using Engine.Tensors;
 using Engine.Training;
@@ -14,12 +15,12 @@ public class NetworkTests
         int[] labels = [0, 1, 2, 3, 4, 5, 6];
         var data = new InMemoryBatches(inputs, [1, 32, 32], labels);
         int[] predictions = Evaluation.Predictions(network, data, batchSize: 3);   // batches of 3, 3 and 1
-        var x = new Tensor(7, 1, 32, 32);
+        var x = new FloatTensor(7, 1, 32, 32);
         inputs.CopyTo(x.Data);
-        Tensor logits = network.Forward(x);
+        FloatTensor logits = network.Forward(x);
         for (int n = 0; n < 7; n++)
         {
-            Assert.Equal(Evaluation.ArgMax(logits.Data.Slice(n * 10, 10)), predictions[n]);
+            Assert.Equal(ClassScores.ArgMax(logits.Data.Slice(n * 10, 10)), predictions[n]);
         }
         Assert.Equal(predictions.Where((p, n) => p == labels[n]).Count() / 7f, Evaluation.Accuracy(network, data, batchSize: 3));
     }
@@ -29,7 +30,7 @@ public class NetworkTests
     {
         // Bytes allocated by this thread, which runs partition 0 of every parallel step; the workers run the same code.
         Sequential network = SeedNetwork.Create(seed: 2, conv1Channels: 4, conv2Channels: 8, hidden: 16);
-        var x = TestData.Tensor(6, 8, 1, 32, 32);
+        var x = TestData.FloatTensor(6, 8, 1, 32, 32);
         int[] labels = [0, 1, 2, 3, 4, 5, 6, 7];
         var loss = new CrossEntropyLoss();
         var sgd = new Sgd(network.NamedParameters().Select(p => p.Parameter), 0.01f, 0.9f);
@@ -53,14 +54,14 @@ public class NetworkTests
     {
         // A narrow copy of the seed network on a tiny batch: every layer type, in the seed's order.
         Sequential network = SeedNetwork.Create(seed: 3, conv1Channels: 3, conv2Channels: 4, hidden: 6);
-        var x = TestData.Tensor(4, 2, 1, 32, 32);
+        var x = TestData.FloatTensor(4, 2, 1, 32, 32);
         int[] labels = [3, 7];
         var loss = new CrossEntropyLoss();
         double Loss() => loss.Forward(network.Forward(x), labels);
 
         network.ZeroGradients();
         loss.Forward(network.Forward(x), labels);
-        Tensor dx = network.Backward(loss.Backward(), computeInputGradient: true)!;
+        FloatTensor dx = network.Backward(loss.Backward(), computeInputGradient: true)!;
         float[] inputGradient = dx.Data.ToArray();
         var parameters = network.NamedParameters().ToList();
         GradientCheck.Directional(network, x, labels);
@@ -117,22 +118,22 @@ public class NetworkTests
     public void A_wrong_input_shape_names_the_layer_and_the_shapes()
     {
         Sequential network = SeedNetwork.Create(seed: 1);
-        var e = Assert.Throws<ArgumentException>(() => network.Forward(new Tensor(2, 3, 32, 32)));
+        var e = Assert.Throws<ArgumentException>(() => network.Forward(new FloatTensor(2, 3, 32, 32)));
         Assert.Contains("conv1", e.Message);
         Assert.Contains("[2, 3, 32, 32]", e.Message);
-        e = Assert.Throws<ArgumentException>(() => network.Forward(new Tensor(2, 1, 28, 28)));
+        e = Assert.Throws<ArgumentException>(() => network.Forward(new FloatTensor(2, 1, 28, 28)));
         Assert.Contains("fc1", e.Message);
-        Assert.Throws<ArgumentException>(() => new Linear(3, 2).Forward(new Tensor(4, 5)));
-        Assert.Throws<InvalidOperationException>(() => new Linear(3, 2).Backward(new Tensor(4, 2)));
+        Assert.Throws<ArgumentException>(() => new Linear(3, 2).Forward(new FloatTensor(4, 5)));
+        Assert.Throws<InvalidOperationException>(() => new Linear(3, 2).Backward(new FloatTensor(4, 2)));
     }
 
     [Fact]
     public void Tensor_shape_errors_are_clear()
     {
-        Assert.Throws<ArgumentException>(() => new Tensor(-1, 2));
-        var e = Assert.Throws<ArgumentException>(() => new Tensor(new float[5], 2, 3));
+        Assert.Throws<ArgumentException>(() => new FloatTensor(-1, 2));
+        var e = Assert.Throws<ArgumentException>(() => new FloatTensor(new float[5], 2, 3));
         Assert.Contains("[2, 3]", e.Message);
-        e = Assert.Throws<ArgumentException>(() => new Tensor(2, 3).Reshape(7));
+        e = Assert.Throws<ArgumentException>(() => new FloatTensor(2, 3).Reshape(7));
         Assert.Contains("[2, 3]", e.Message);
     }
 }

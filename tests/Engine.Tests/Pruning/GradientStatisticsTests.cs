@@ -1,8 +1,9 @@
 using System.Numerics.Tensors;
+using Engine.IO;
 using Engine.Layers;
 using Engine.Statistics;
 using Engine.Training;
-using Tensor = Engine.Tensors.Tensor;
+using FloatTensor = Engine.Tensors.FloatTensor;
 
 namespace Engine.Tests.Pruning;
 
@@ -27,7 +28,7 @@ public sealed class GradientStatisticsTests : IDisposable
         for (int step = 0; step < steps; step++)
         {
             network.ZeroGradients();
-            loss.Forward(network.Forward(TestData.Tensor(40 + (ulong)step, 3, 1, 32, 32)), [step % 10, 4, 9]);
+            loss.Forward(network.Forward(TestData.FloatTensor(40 + (ulong)step, 3, 1, 32, 32)), [step % 10, 4, 9]);
             network.Backward(loss.Backward());
             stats.OnGradients(network);
             gradients.Add(fc1.Weight.Gradient.Data.ToArray());
@@ -65,18 +66,18 @@ public sealed class GradientStatisticsTests : IDisposable
     {
         (Sequential network, GradientStatistics stats, _, _) = Track(3);
         string path = Path.Combine(_dir, "stats.safetensors");
-        stats.Save(path);
-        GradientStatistics back = GradientStatistics.Load(path, network, Input);
+        GradientStatisticsFile.Save(stats, path);
+        GradientStatistics back = GradientStatisticsFile.Load(path, network, Input);
         Assert.Equal(stats["conv2.weight"].Mean.ToArray(), back["conv2.weight"].Mean.ToArray());
         Assert.Equal(stats["fc1.bias"].M2.ToArray(), back["fc1.bias"].M2.ToArray());
         Assert.Equal(stats.Summaries()[1].Taylor, back.Summaries()[1].Taylor);
 
         Sequential other = SeedNetwork.Create(2, conv1Channels: 3, conv2Channels: 6, hidden: 5);
-        var e = Assert.Throws<InvalidDataException>(() => GradientStatistics.Load(path, other, Input));
+        var e = Assert.Throws<InvalidDataException>(() => GradientStatisticsFile.Load(path, other, Input));
         Assert.Contains("stats.safetensors", e.Message);
 
         string model = Path.Combine(_dir, "model.safetensors");
         Engine.IO.ModelFile.SaveFloat(network, model, 0f, 1f, Input);
-        Assert.Contains("not a gradient statistics file", Assert.Throws<InvalidDataException>(() => GradientStatistics.Load(model, network, Input)).Message);
+        Assert.Contains("not a gradient statistics file", Assert.Throws<InvalidDataException>(() => GradientStatisticsFile.Load(model, network, Input)).Message);
     }
 }

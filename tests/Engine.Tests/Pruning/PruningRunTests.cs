@@ -61,7 +61,7 @@ public class PruningRunTests
             Assert.Equal(4, zeroFilters);
         }
         Assert.InRange(outcome.AccuracyAfterFineTune, 0f, 1f);
-        Tensor logits = outcome.Network.Forward(TestData.Tensor(3, 2, 1, 32, 32));
+        FloatTensor logits = outcome.Network.Forward(TestData.FloatTensor(3, 2, 1, 32, 32));
         Assert.Equal([2, 10], logits.Shape.ToArray());
     }
 

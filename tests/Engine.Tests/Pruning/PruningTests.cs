@@ -53,7 +53,7 @@ public class PruningTests
         Assert.Equal([8, 5 * 64], structured.NamedParameters().First(p => p.Name == "fc1.weight").Parameter.Value.Shape.ToArray());
         Assert.Equal([10, 8], structured.NamedParameters().First(p => p.Name == "fc2.weight").Parameter.Value.Shape.ToArray());
 
-        Tensor x = TestData.Tensor(7, 5, 1, 32, 32);
+        FloatTensor x = TestData.FloatTensor(7, 5, 1, 32, 32);
         float[] expected = masked.Forward(x).Data.ToArray();
         float[] actual = structured.Forward(x).Data.ToArray();
         for (int i = 0; i < expected.Length; i++)
@@ -69,7 +69,7 @@ public class PruningTests
         PruningPlan plan = NeuronImportance.Rank(original, Input, PruningCriterion.L1, amount: 0);
         Assert.Empty(plan.Removed);
         Sequential copy = StructuredPruner.Apply(original, plan, Input);
-        Tensor x = TestData.Tensor(8, 2, 1, 32, 32);
+        FloatTensor x = TestData.FloatTensor(8, 2, 1, 32, 32);
         Assert.Equal(original.Forward(x).Data.ToArray(), copy.Forward(x).Data.ToArray());
     }
 
@@ -77,7 +77,7 @@ public class PruningTests
     public void A_pruned_network_still_passes_the_gradient_check()
     {
         Sequential pruned = StructuredPruner.Apply(Small(), SomePlan(), Input);
-        Tensor x = TestData.Tensor(9, 2, 1, 32, 32);
+        FloatTensor x = TestData.FloatTensor(9, 2, 1, 32, 32);
         int[] labels = [1, 8];
         GradientCheck.Directional(pruned, x, labels, step: 2e-4f);
         // Per coordinate on the weights (a bias moves every pixel of its channel at once, so its steps cross ReLU kinks).
@@ -150,7 +150,7 @@ public class PruningTests
         for (int step = 0; step < 4; step++)
         {
             network.ZeroGradients();
-            loss.Forward(network.Forward(TestData.Tensor(20 + (ulong)step, 4, 1, 32, 32)), [0, 1, 2, 3]);
+            loss.Forward(network.Forward(TestData.FloatTensor(20 + (ulong)step, 4, 1, 32, 32)), [0, 1, 2, 3]);
             network.Backward(loss.Backward());
             stats.OnGradients(network);
         }
@@ -176,7 +176,7 @@ public class PruningTests
         for (int step = 0; step < 3; step++)
         {
             network.ZeroGradients();
-            loss.Forward(network.Forward(TestData.Tensor(30 + (ulong)step, 4, 1, 32, 32)), [0, 1, 2, 3]);
+            loss.Forward(network.Forward(TestData.FloatTensor(30 + (ulong)step, 4, 1, 32, 32)), [0, 1, 2, 3]);
             network.Backward(loss.Backward());
             mask.OnGradients(network);
             sgd.Step();

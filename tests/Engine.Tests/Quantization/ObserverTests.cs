@@ -1,3 +1,4 @@
+using Engine.Kernels;
 using Engine.Quantization;
 
 namespace Engine.Tests.Quantization;

@@ -35,7 +35,7 @@ public sealed class TrainedDigitsFixture
     public (float[] Logits, int[] Predictions, float Accuracy) FloatResults()
     {
         IBatchSource source = Test;
-        var inputs = new Tensor([100, .. source.SampleShape]);
+        var inputs = new FloatTensor([100, .. source.SampleShape]);
         int[] labels = new int[100];
         var logits = new List<float>();
         var predictions = new List<int>();
@@ -43,10 +43,10 @@ public sealed class TrainedDigitsFixture
         for (int b = 0; b < 5; b++)
         {
             source.FillBatch(0, b, 100, inputs.Data, labels);
-            Tensor output = Network.Forward(inputs);
+            FloatTensor output = Network.Forward(inputs);
             for (int n = 0; n < 100; n++)
             {
-                int p = Evaluation.ArgMax(output.Data.Slice(n * 10, 10));
+                int p = ClassScores.ArgMax(output.Data.Slice(n * 10, 10));
                 predictions.Add(p);
                 correct += p == labels[n] ? 1 : 0;
             }
@@ -105,13 +105,13 @@ public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture
         Assert.Equal(32, ((QuantizedLinear)q.Layers[4]).OutFeatures);
 
         float[] inputs = trained.TestInputs(100);
-        var x = new Tensor(100, 1, 32, 32);
+        var x = new FloatTensor(100, 1, 32, 32);
         inputs.CopyTo(x.Data);
-        Tensor floatLogits = pruned.Forward(x);
+        FloatTensor floatLogits = pruned.Forward(x);
         float[] int8Logits = new float[1000];
         q.Predict(inputs, 100, int8Logits);
         int agree = Enumerable.Range(0, 100).Count(n =>
-            Evaluation.ArgMax(floatLogits.Data.Slice(n * 10, 10)) == Evaluation.ArgMax(int8Logits.AsSpan(n * 10, 10)));
+            ClassScores.ArgMax(floatLogits.Data.Slice(n * 10, 10)) == ClassScores.ArgMax(int8Logits.AsSpan(n * 10, 10)));
         Assert.True(agree >= 97, $"pruned network: top-1 agreement {agree}/100");
     }
 

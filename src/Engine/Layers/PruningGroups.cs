@@ -1,6 +1,5 @@
-using Engine.Layers;
 
-namespace Engine.Pruning;
+namespace Engine.Layers;
 
 /// <summary>
 /// A prunable layer and what reads its neurons. A neuron is an output channel of a Conv2d or an output unit of a
@@ -13,23 +12,13 @@ namespace Engine.Pruning;
 /// <param name="ConsumerName">The next weighted layer's name.</param>
 /// <param name="Consumer">The next weighted layer, whose inputs are the neurons' outputs.</param>
 /// <param name="InputsPerNeuron">Inputs of the consumer fed by one neuron: 1, or H x W through a Flatten.</param>
-public sealed record PruningGroup(string Name, Layer Layer, string ConsumerName, Layer Consumer, int InputsPerNeuron)
+public sealed record PruningGroup(string Name, WeightedLayer Layer, string ConsumerName, WeightedLayer Consumer, int InputsPerNeuron)
 {
     /// <summary>The number of neurons: output channels or units.</summary>
-    public int Neurons => Layer switch
-    {
-        Conv2d c => c.OutChannels,
-        Linear l => l.OutFeatures,
-        _ => throw new InvalidOperationException($"layer '{Name}' is not prunable."),
-    };
+    public int Neurons => Layer.Neurons;
 
     /// <summary>Parameters of one neuron's incoming edges: its weights and its bias.</summary>
-    public int ParametersPerNeuron => Layer switch
-    {
-        Conv2d c => c.InChannels * c.KernelSize * c.KernelSize + 1,
-        Linear l => l.InFeatures + 1,
-        _ => 0,
-    };
+    public int ParametersPerNeuron => Layer.WeightsPerNeuron + 1;
 }
 
 /// <summary>Derives the coupled groups of a network from its layer sequence, so any Sequential of the supported layers works.</summary>
@@ -55,7 +44,7 @@ public static class PruningGroups
         var groups = new List<PruningGroup>();
         for (int i = 0; i < layers.Count; i++)
         {
-            if (layers[i].Layer is not (Conv2d or Linear))
+            if (layers[i].Layer is not WeightedLayer producer)
             {
                 continue;
             }
@@ -70,12 +59,12 @@ public static class PruningGroups
                         int[] s = shapes[j];
                         inputsPerNeuron = s.Length == 4 ? s[2] * s[3] : 1;
                         continue;
-                    case Conv2d or Linear:
-                        if (layers[j].Layer is Conv2d && inputsPerNeuron != 1)
+                    case WeightedLayer consumer:
+                        if (consumer is Conv2d && inputsPerNeuron != 1)
                         {
                             throw new NotSupportedException($"layer '{layers[j].Name}' reads flattened features: cannot rewire '{layers[i].Name}'.");
                         }
-                        groups.Add(new PruningGroup(layers[i].Name, layers[i].Layer, layers[j].Name, layers[j].Layer, inputsPerNeuron));
+                        groups.Add(new PruningGroup(layers[i].Name, producer, layers[j].Name, consumer, inputsPerNeuron));
                         j = layers.Count;
                         break;
                     default:

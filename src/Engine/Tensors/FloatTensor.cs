@@ -6,14 +6,14 @@ namespace Engine.Tensors;
 /// A dense float32 tensor stored contiguously in row-major order (for images: NCHW, as PyTorch).
 /// It owns its buffer; views are spans over <see cref="Data"/>, so kernels stay free of tensor types.
 /// </summary>
-public sealed class Tensor
+public sealed class FloatTensor
 {
     private int[] _shape;
     private float[] _data;
     private int _length;
 
     /// <summary>A zero-filled tensor of the given shape.</summary>
-    public Tensor(params int[] shape)
+    public FloatTensor(params int[] shape)
     {
         _length = CheckedLength(shape);
         _shape = (int[])shape.Clone();
@@ -21,7 +21,7 @@ public sealed class Tensor
     }
 
     /// <summary>A tensor over the given values, which are copied.</summary>
-    public Tensor(ReadOnlySpan<float> values, params int[] shape)
+    public FloatTensor(ReadOnlySpan<float> values, params int[] shape)
     {
         _length = CheckedLength(shape);
         if (values.Length != _length)
@@ -84,7 +84,7 @@ public sealed class Tensor
     }
 
     /// <summary>A copy with its own buffer.</summary>
-    public Tensor Clone() => new(Data, _shape);
+    public FloatTensor Clone() => new(Data, _shape);
 
     /// <summary>Sets every element to zero.</summary>
     public void Clear() => Data.Clear();
@@ -105,7 +105,7 @@ public sealed class Tensor
     public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
 
     /// <inheritdoc/>
-    public override string ToString() => $"Tensor{Format(_shape)}";
+    public override string ToString() => $"FloatTensor{Format(_shape)}";
 
     private static int CheckedLength(ReadOnlySpan<int> shape)
     {

@@ -1,8 +1,8 @@
-namespace Engine.Training;
+namespace Engine.Data;
 
 /// <summary>
 /// Samples already in memory, served in order: inputs [count, sample shape] and optional labels, for example your own
-/// calibration images for <see cref="Quantization.Quantizer"/>. The epoch does not change the order.
+/// calibration images for quantization. The epoch does not change the order.
 /// </summary>
 public sealed class InMemoryBatches : IBatchSource
 {

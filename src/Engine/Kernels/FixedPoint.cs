@@ -1,4 +1,4 @@
-namespace Engine.Quantization;
+namespace Engine.Kernels;
 
 /// <summary>
 /// Integer-only rescaling of int32 accumulators, as gemmlowp (fixedpoint/fixedpoint.h) and TFLite define it: a real

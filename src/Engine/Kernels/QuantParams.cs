@@ -1,4 +1,4 @@
-namespace Engine.Quantization;
+namespace Engine.Kernels;
 
 /// <summary>
 /// Affine quantization of real values to integers in [<see cref="QMin"/>, <see cref="QMax"/>], as TFLite's int8

@@ -1,4 +1,4 @@
-namespace Engine.Training;
+namespace Engine.Data;
 
 /// <summary>Labelled samples served in mini-batches, already preprocessed into network inputs.</summary>
 public interface IBatchSource

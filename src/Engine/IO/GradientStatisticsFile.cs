@@ -1,0 +1,103 @@
+using System.Globalization;
+using Engine.Layers;
+using Engine.Statistics;
+
+namespace Engine.IO;
+
+/// <summary>
+/// Gradient statistics files (docs/file-formats.md, "Gradient statistics file"): the Welford state of a
+/// <see cref="GradientStatistics"/> tracker as safetensors, bound to the architecture it was recorded on.
+/// </summary>
+public static class GradientStatisticsFile
+{
+    /// <summary>The <c>format</c> metadata value of gradient statistics files.</summary>
+    public const string Format = "engine.grad_stats";
+
+    /// <summary>
+    /// Writes the statistics as safetensors: for each parameter P, <c>P.grad_count</c> I64 [1], <c>P.grad_mean</c> and
+    /// <c>P.grad_m2</c> F64 of P's shape; for each prunable layer L, <c>L.taylor_count</c>, <c>L.taylor_mean</c>,
+    /// <c>L.taylor_m2</c> (t per neuron) and <c>L.taylor_abs_mean</c>, <c>L.taylor_abs_m2</c> (|t|). The metadata holds
+    /// <c>format</c> = engine.grad_stats and the network's <c>architecture</c>.
+    /// </summary>
+    public static void Save(GradientStatistics statistics, string path)
+    {
+        var tensors = new List<SafeTensor>();
+        foreach (var p in statistics.ParameterStatistics)
+        {
+            int[] shape = p.Parameter.Value.Shape.ToArray();
+            tensors.Add(SafeTensor.FromInt64s(p.Name + ".grad_count", [1], [p.Stats.Count]));
+            tensors.Add(SafeTensor.FromDoubles(p.Name + ".grad_mean", shape, p.Stats.Mean));
+            tensors.Add(SafeTensor.FromDoubles(p.Name + ".grad_m2", shape, p.Stats.M2));
+        }
+        foreach (var n in statistics.NeuronStatistics)
+        {
+            tensors.Add(SafeTensor.FromInt64s(n.Group.Name + ".taylor_count", [1], [n.Taylor.Count]));
+            tensors.Add(SafeTensor.FromDoubles(n.Group.Name + ".taylor_mean", [n.Group.Neurons], n.Taylor.Mean));
+            tensors.Add(SafeTensor.FromDoubles(n.Group.Name + ".taylor_m2", [n.Group.Neurons], n.Taylor.M2));
+            tensors.Add(SafeTensor.FromDoubles(n.Group.Name + ".taylor_abs_mean", [n.Group.Neurons], n.TaylorAbs.Mean));
+            tensors.Add(SafeTensor.FromDoubles(n.Group.Name + ".taylor_abs_m2", [n.Group.Neurons], n.TaylorAbs.M2));
+        }
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = Format,
+            ["architecture"] = statistics.Architecture,
+            ["steps"] = statistics.Count.ToString(CultureInfo.InvariantCulture),
+        };
+        new SafeTensorsFile(tensors, metadata).Write(path);
+    }
+
+    /// <summary>
+    /// Reads statistics saved by <see cref="Save"/> for <paramref name="network"/>; a file from another architecture (other
+    /// layers or other shapes) is refused with an error naming the file and the first difference.
+    /// </summary>
+    public static GradientStatistics Load(string path, Sequential network, int[] inputShape)
+    {
+        SafeTensorsFile file = SafeTensorsFile.Read(path);
+        string name = Path.GetFileName(path);
+        if (!file.Metadata.TryGetValue("format", out string? format) || format != Format)
+        {
+            throw new InvalidDataException($"{name}: not a gradient statistics file (format '{format ?? "none"}', expected {Format}).");
+        }
+        string architecture = network.DescribeArchitecture();
+        if (file.Metadata.TryGetValue("architecture", out string? recorded) && recorded != architecture)
+        {
+            throw new InvalidDataException($"{name}: statistics of architecture '{recorded}' do not match the model's '{architecture}'.");
+        }
+        var parameters = network.NamedParameters().Select(p =>
+        {
+            int[] shape = p.Parameter.Value.Shape.ToArray();
+            return (p.Name, p.Parameter, Read(file, name, p.Name, shape, ".grad_mean", ".grad_m2", ".grad_count"));
+        }).ToArray();
+        var neurons = PruningGroups.Find(network, inputShape).Select(g =>
+        {
+            return (g, g.Layer.Weight, g.Layer.Bias,
+                Read(file, name, g.Name, [g.Neurons], ".taylor_mean", ".taylor_m2", ".taylor_count"),
+                Read(file, name, g.Name, [g.Neurons], ".taylor_abs_mean", ".taylor_abs_m2", ".taylor_count"),
+                new double[g.Neurons]);
+        }).ToArray();
+        return new GradientStatistics(parameters, neurons, architecture);
+    }
+
+    private static RunningStatistics Read(SafeTensorsFile file, string name, string baseName, int[] shape, string meanSuffix, string m2Suffix, string countSuffix)
+    {
+        SafeTensor Get(string suffix, int[] expectedShape)
+        {
+            SafeTensor t = file[baseName + suffix];
+            if (!t.Shape.AsSpan().SequenceEqual(expectedShape))
+            {
+                throw new InvalidDataException(
+                    $"{name}: tensor '{t.Name}' has shape {FloatTensor.Format(t.Shape)}, the model needs {FloatTensor.Format(expectedShape)}: statistics of another architecture?");
+            }
+            return t;
+        }
+        long count = Get(countSuffix, [1]).ToInt64s()[0];
+        try
+        {
+            return RunningStatistics.FromState(count, Get(meanSuffix, shape).ToDoubles(), Get(m2Suffix, shape).ToDoubles());
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{name}: statistics of '{baseName}' are invalid: {e.Message}", e);
+        }
+    }
+}
