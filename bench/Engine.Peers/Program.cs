@@ -52,7 +52,7 @@ InferenceSession Session(byte[] model, int threads, bool int8)
     so.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
     if (int8)
     {
-        // Exact u8 x s8 products (DESIGN.md: the default kernels saturate on this CPU, which has no VNNI in ORT's eyes).
+        // Exact u8 x s8 products (docs/quantization.md, "4. The integer GEMM, and the saturation hazard": the default kernels saturate on this CPU, which has no VNNI in ORT's eyes).
         so.AddSessionConfigEntry("session.x64quantprecision", "1");
     }
     return new InferenceSession(model, so);

@@ -1,7 +1,7 @@
 namespace Engine.Data;
 
 /// <summary>
-/// Turns raw digit bytes into network input, the <b>contract</b> of DESIGN.md: a 1 x 32 x 32 float
+/// Turns raw digit bytes into network input, the <b>contract</b> of docs/file-formats.md, "Input preprocessing": a 1 x 32 x 32 float
 /// canvas where <c>x = (v / 255 - mean) / std</c> for every image pixel <c>v</c>, the image placed at
 /// offset <c>((32 - rows) / 2, (32 - cols) / 2)</c> (2, 2 for MNIST's 28 x 28), and every other canvas
 /// cell <c>(0 - mean) / std</c>. That equals PyTorch's

@@ -6,7 +6,7 @@ using Engine.Quantization;
 namespace Engine.IO;
 
 /// <summary>
-/// Int8 model files (DESIGN.md, "Model files"): safetensors with, for each weighted layer L,
+/// Int8 model files (docs/file-formats.md, "Int8 model file"): safetensors with, for each weighted layer L,
 /// <code>
 ///   L.weight I8 [out, in(, kh, kw)]     L.weight_scale F32 [out] or [1]     L.weight_zero_point I32 (same shape)
 ///   L.bias I32 [out]                    (real bias = bias input_scale weight_scale[c])

@@ -17,7 +17,7 @@ namespace Engine.Kernels;
 /// <item><b>Avx2Fma</b> (and the portable Scalar packed loop), g = 2: both operands widen to int16 and vpmaddwd
 /// (<see cref="Avx2.MultiplyAddAdjacent(Vector256{short}, Vector256{short})"/>) adds a[p] b[p] + a[p+1] b[p+1] into each
 /// int32 lane, at most 2 x 128 x 255 = 65,280 in magnitude: nothing saturates. (vpmaddubsw, which multiplies u8 by s8
-/// into saturating int16, would overflow on 255 x 127 x 2: the hazard DESIGN.md warns of.)</item>
+/// into saturating int16, would overflow on 255 x 127 x 2: docs/quantization.md, "4. The integer GEMM, and the saturation hazard".)</item>
 /// <item><b>AvxVnni</b>, g = 4: vpdpbusd (<see cref="AvxVnni.MultiplyWideningAndAdd(Vector256{int}, Vector256{byte}, Vector256{sbyte})"/>)
 /// multiplies four u8 x s8 products and adds them straight into an int32 lane, without an int16 stage: exact too, and
 /// four times the work of vpmaddwd per instruction. Used only where the CPU has AVX-VNNI.</item>

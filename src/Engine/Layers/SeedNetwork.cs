@@ -1,7 +1,7 @@
 namespace Engine.Layers;
 
 /// <summary>
-/// The seed network of DESIGN.md, with PyTorch's names:
+/// The seed network (docs/file-formats.md, "Float model file"), with PyTorch's names:
 /// <code>
 ///   x [N, 1, 32, 32] -> conv1 (1->32, 3x3, pad 1) -> ReLU -> conv2 (32->64, 3x3, pad 1) -> ReLU
 ///     -> avg_pool2d(4, 4) [N, 64, 8, 8] -> flatten [N, 4096] -> fc1 (4096->128) -> ReLU -> fc2 (128->10)
