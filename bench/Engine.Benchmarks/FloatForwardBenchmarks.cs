@@ -31,8 +31,8 @@ public class FloatForwardBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        WorkPartition.Threads = Threads;
         _network = SeedNetwork.Create(seed: 1);
+        _network.Threads = Threads;
         _input = BenchmarkInputs.Images(Batch);
         _labels = Enumerable.Range(0, Batch).Select(i => i % 10).ToArray();
         _loss = new CrossEntropyLoss();

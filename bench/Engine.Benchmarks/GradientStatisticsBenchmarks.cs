@@ -29,8 +29,8 @@ public class GradientStatisticsBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        WorkPartition.Threads = Threads;
         _network = SeedNetwork.Create(seed: 1);
+        _network.Threads = Threads;
         _input = BenchmarkInputs.Images(64);
         _labels = Enumerable.Range(0, 64).Select(i => i % 10).ToArray();
         _loss = new CrossEntropyLoss();

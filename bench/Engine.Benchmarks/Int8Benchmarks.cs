@@ -33,8 +33,8 @@ public class Int8VersusFloatBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        WorkPartition.Threads = Threads;
         _network = SeedNetwork.Create(seed: 1);
+        _network.Threads = Threads;
         _input = BenchmarkInputs.Images(Batch);
         _quantized = Quantizer.Quantize(_network, new InMemoryBatches(BenchmarkInputs.Images(64).Data.ToArray(), [1, 32, 32]), 64, 0f, 1f);
         _logits = new float[Batch * 10];
@@ -48,7 +48,7 @@ public class Int8VersusFloatBenchmarks
     [Benchmark]
     public float[] Int8()
     {
-        _quantized.Predict(_input.Data, Batch, _logits);
+        _quantized.Predict(_input.Data, Batch, _logits, Threads);
         return _logits;
     }
 }
@@ -70,8 +70,7 @@ public class Conv2LayerBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        WorkPartition.Threads = 1;
-        _float = new Conv2d(32, 64, 3, 1, 1);
+        _float = new Conv2d(32, 64, 3, 1, 1) { Threads = 1 };
         _float.Initialize(new SeededRandom(3));
         _input = new FloatTensor(64, 32, 32, 32);
         var random = new SeededRandom(4);

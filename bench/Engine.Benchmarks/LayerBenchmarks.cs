@@ -32,8 +32,8 @@ public class LayerBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        WorkPartition.Threads = 1;
         Sequential network = SeedNetwork.Create(seed: 1);
+        network.Threads = 1;
         FloatTensor images = BenchmarkInputs.Images(Batch);
         QuantizedNetwork quantized = Quantizer.Quantize(network, new Engine.Data.InMemoryBatches(images.Data.ToArray(), [1, 32, 32]), Batch, 0f, 1f);
         // The float input of the layer: run the network up to it.

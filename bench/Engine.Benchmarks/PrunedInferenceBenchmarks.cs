@@ -25,9 +25,9 @@ public class PrunedInferenceBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        WorkPartition.Threads = Threads;
         int[] inputShape = [1, 32, 32];
         _full = SeedNetwork.Create(seed: 1);
+        _full.Threads = Threads;
         PruningPlan plan = NeuronImportance.Rank(_full, inputShape, PruningCriterion.L1, 0.5, ["conv2"]);
         _pruned = StructuredPruner.Apply(_full, plan, inputShape);
         _input = BenchmarkInputs.Images(64);

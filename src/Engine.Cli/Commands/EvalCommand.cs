@@ -26,7 +26,6 @@ internal static class EvalCommand
 
     private static int Run(string modelPath, string dataDirectory, int threads, bool json)
     {
-        WorkPartition.Threads = threads;
         // A float file and an int8 file are told apart by their format metadata; each loader refuses the other format.
         string format = QuantizedModelFile.ReadFormat(modelPath) ?? ModelFile.FloatFormat;
         bool int8 = format == QuantizedModelFile.Int8Format;
@@ -39,13 +38,14 @@ internal static class EvalCommand
         {
             QuantizedNetwork network = QuantizedModelFile.Load(modelPath);
             clock.Restart();
-            accuracy = network.Evaluate(BatchIterator.Sequential(testSet, 250, network.InputMean, network.InputStd)).Accuracy;
+            accuracy = network.Evaluate(BatchIterator.Sequential(testSet, 250, network.InputMean, network.InputStd), 250, threads).Accuracy;
             parameters = network.Layers.OfType<QuantizedWeightedLayer>().Sum(l => (long)l.Weights.Length + l.Bias.Length);
             description = $"{format}, {parameters} parameters";
         }
         else
         {
             FloatModel loaded = ModelFile.LoadFloat(modelPath);
+            loaded.Network.Threads = threads;
             clock.Restart();
             accuracy = Evaluation.Accuracy(loaded.Network, BatchIterator.Sequential(testSet, 250, loaded.InputMean, loaded.InputStd));
             parameters = loaded.Network.ParameterCount;

@@ -115,8 +115,8 @@ internal static class PruneCommand
         {
             throw new UsageException("--stats is required by the gradient-stability and taylor criteria (write it with 'engine train --track-grad-stats FILE').");
         }
-        WorkPartition.Threads = threads;
         FloatModel loaded = ModelFile.LoadFloat(modelPath);
+        loaded.Network.Threads = threads;
         GradientStatistics? statistics = statsPath is null ? null : GradientStatisticsFile.Load(statsPath, loaded.Network, loaded.InputShape);
         MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);

@@ -70,12 +70,12 @@ internal static class QuantizeCommand
     private static int Run(string modelPath, QuantizationOptions options, int calibrationSamples, string? explain, string? outPath,
         string dataDirectory, int threads, bool json)
     {
-        WorkPartition.Threads = threads;
         if (outPath is not null)
         {
             CommonOptions.RequireWritableTarget(outPath, "--out");
         }
         FloatModel loaded = ModelFile.LoadFloat(modelPath);
+        loaded.Network.Threads = threads;
         if (explain is not null && !loaded.Network.Layers.Any(l => l.Name == explain && l.Layer.Parameters.Count > 0))
         {
             string weighted = string.Join(", ", loaded.Network.Layers.Where(l => l.Layer.Parameters.Count > 0).Select(l => l.Name));
@@ -125,7 +125,7 @@ internal static class QuantizeCommand
         float floatAccuracy = testSet.Count == 0 ? float.NaN : (float)floatPredictions.Where((p, i) => p == testSet.Labels[i]).Count() / testSet.Count;
         double floatSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
-        (float int8Accuracy, int[] int8Predictions) = quantized.Evaluate(test);
+        (float int8Accuracy, int[] int8Predictions) = quantized.Evaluate(test, 250, threads);
         double int8Seconds = clock.Elapsed.TotalSeconds;
         float agreement = testSet.Count == 0 ? float.NaN : (float)floatPredictions.Zip(int8Predictions).Count(p => p.First == p.Second) / testSet.Count;
 

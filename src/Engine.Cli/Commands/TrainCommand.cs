@@ -64,7 +64,6 @@ internal static class TrainCommand
         {
             CommonOptions.RequireWritableTarget(statsPath, "--track-grad-stats");
         }
-        WorkPartition.Threads = threads;
         MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
         float mean = MnistPreprocessing.DefaultMean, std = MnistPreprocessing.DefaultStd;
@@ -75,6 +74,7 @@ internal static class TrainCommand
                            $"lr {options.LearningRate}, label smoothing {options.LabelSmoothing}, momentum {options.Momentum}, weight decay {options.WeightDecay}, shifts ±{maxShift}, " +
                            $"seed {options.Seed}, {threads} thread(s), GEMM {GemmF32.Best}.");
         Sequential network = SeedNetwork.Create(options.Seed);
+        network.Threads = threads;
         var trainer = new Trainer(network, options);
         int[] inputShape = [1, SeedNetwork.InputSize, SeedNetwork.InputSize];
         GradientStatistics? statistics = statsPath is null ? null : new GradientStatistics(network, inputShape);

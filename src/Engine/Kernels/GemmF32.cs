@@ -92,10 +92,10 @@ public static unsafe class GemmF32
     }
 
     /// <summary>
-    /// As <see cref="Multiply"/> with the fastest variant, split over <see cref="WorkPartition.Threads"/> threads
-    /// along the larger of m and n, each thread owning whole tiles of C.
+    /// As <see cref="Multiply"/> with the fastest variant, split over <paramref name="threads"/> threads along the
+    /// larger of m and n, each thread owning whole tiles of C.
     /// </summary>
-    public static void MultiplyParallel(
+    public static void MultiplyParallel(int threads,
         bool transposeA, bool transposeB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
         Span<float> c, int ldc, bool accumulate)
@@ -110,11 +110,11 @@ public static unsafe class GemmF32
             var work = new ParallelGemm(Best, transposeA, transposeB, m, n, k, pa, lda, pb, ldb, pc, ldc, accumulate, splitRows: m > n);
             if (m > n)
             {
-                WorkPartition.Run(m, MrAvx, work);
+                WorkPartition.Run(threads, m, MrAvx, work);
             }
             else
             {
-                WorkPartition.Run(n, NrAvx, work);
+                WorkPartition.Run(threads, n, NrAvx, work);
             }
         }
     }

@@ -3,66 +3,99 @@ using System.Runtime.ExceptionServices;
 namespace Engine.Kernels;
 
 /// <summary>
-/// Persistent background threads that run the partitions of one <see cref="WorkPartition.Run{TWork}"/> at a time, with
-/// nothing allocated per run: each struct work type gets one reusable runner object (made the first time it is seen),
-/// workers wait on semaphores, and completion is a countdown. The caller's thread runs partition 0 itself.
-/// A run that finds the pool busy (a concurrent caller, or a run nested inside a partition) executes its partitions one
-/// after another on its own thread instead: the same partitions, so the same results, and never more threads than cores.
+/// Teams of persistent background threads that run the partitions of a <see cref="WorkPartition.Run{TWork}"/>, with
+/// nothing allocated per run: each team keeps one reusable runner object per struct work type (made the first time the
+/// team sees it), workers wait on semaphores, and completion is a countdown. The caller's thread runs partition 0.
+/// <para>
+/// A run takes an idle team, or starts a new one while there are fewer teams than processors, so concurrent callers
+/// (two predictors, or sixteen threads sharing one) each get helpers instead of queueing behind one pool. Past that
+/// many teams, or when a run is nested inside a partition, the caller runs its partitions one after another: the same
+/// partitions, so the same results, and the machine is already busy.
+/// </para>
 /// </summary>
 internal sealed class WorkerPool
 {
-    private static readonly WorkerPool s_shared = new();
+    private static readonly Stack<WorkerPool> s_idle = new();
+    private static int s_teams;
+
+    [ThreadStatic] private static bool t_insidePartition;
 
     private readonly List<Worker> _workers = [];
     private readonly CountdownEvent _done = new(0);
-    private int _busy;
+    private readonly Dictionary<Type, PartitionRunner> _runners = [];
     private PartitionRunner? _runner;
     private Exception? _failure;
 
     public static bool TryRun<TWork>(in TWork work, int count, int granularity, int parts)
-        where TWork : struct, IPartitionedWork => s_shared.TryRunCore(work, count, granularity, parts);
-
-    private bool TryRunCore<TWork>(in TWork work, int count, int granularity, int parts)
         where TWork : struct, IPartitionedWork
     {
-        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        if (t_insidePartition)
         {
             return false;
         }
+        WorkerPool? team;
+        lock (s_idle)
+        {
+            if (!s_idle.TryPop(out team))
+            {
+                if (s_teams >= Environment.ProcessorCount)
+                {
+                    return false;
+                }
+                s_teams++;
+                team = new WorkerPool();
+            }
+        }
         try
         {
-            while (_workers.Count < parts - 1)
-            {
-                _workers.Add(new Worker(this, _workers.Count + 1));
-            }
-            PartitionRunner<TWork> runner = PartitionRunner<TWork>.Shared;
-            runner.Set(work, count, granularity, parts);
-            _runner = runner;
-            _failure = null;
-            _done.Reset(parts - 1);
-            for (int p = 1; p < parts; p++)
-            {
-                _workers[p - 1].Start();
-            }
-            try
-            {
-                runner.Invoke(0);
-            }
-            finally
-            {
-                _done.Wait();   // the workers must be done with this run before the pool is reused or the caller returns
-                _runner = null;
-                runner.Clear();
-            }
-            if (_failure is { } failure)
-            {
-                ExceptionDispatchInfo.Capture(failure).Throw();
-            }
+            team.RunCore(work, count, granularity, parts);
             return true;
         }
         finally
         {
-            Volatile.Write(ref _busy, 0);
+            lock (s_idle)
+            {
+                s_idle.Push(team);
+            }
+        }
+    }
+
+    private void RunCore<TWork>(in TWork work, int count, int granularity, int parts)
+        where TWork : struct, IPartitionedWork
+    {
+        while (_workers.Count < parts - 1)
+        {
+            _workers.Add(new Worker(this, _workers.Count + 1));
+        }
+        if (!_runners.TryGetValue(typeof(TWork), out PartitionRunner? untyped))
+        {
+            untyped = new PartitionRunner<TWork>();
+            _runners.Add(typeof(TWork), untyped);
+        }
+        var runner = (PartitionRunner<TWork>)untyped;
+        runner.Set(work, count, granularity, parts);
+        _runner = runner;
+        _failure = null;
+        _done.Reset(parts - 1);
+        for (int p = 1; p < parts; p++)
+        {
+            _workers[p - 1].Start();
+        }
+        t_insidePartition = true;
+        try
+        {
+            runner.Invoke(0);
+        }
+        finally
+        {
+            t_insidePartition = false;
+            _done.Wait();   // the workers must be done with this run before the team is reused or the caller returns
+            _runner = null;
+            runner.Clear();
+        }
+        if (_failure is { } failure)
+        {
+            ExceptionDispatchInfo.Capture(failure).Throw();
         }
     }
 
@@ -83,6 +116,7 @@ internal sealed class WorkerPool
 
         private void Loop()
         {
+            t_insidePartition = true;   // a run nested in a partition goes inline rather than waiting for a team
             while (true)
             {
                 // SemaphoreSlim spins briefly before it sleeps. Longer spinning was measured slower here: a spinning
@@ -112,16 +146,14 @@ internal sealed class WorkerPool
     private sealed class PartitionRunner<TWork> : PartitionRunner
         where TWork : struct, IPartitionedWork
     {
-        // One per work type; only the thread holding the pool's busy flag touches it.
-        public static readonly PartitionRunner<TWork> Shared = new();
-
+        // One per team and work type; only the thread that holds the team touches it between runs.
         private TWork _work;
         private int _count, _granularity, _parts;
 
         public void Set(in TWork work, int count, int granularity, int parts) =>
             (_work, _count, _granularity, _parts) = (work, count, granularity, parts);
 
-        public void Clear() => _work = default;   // do not keep the run's tensors alive
+        public void Clear() => _work = default;   // do not keep the run's buffers alive
 
         public override void Invoke(int partition)
         {

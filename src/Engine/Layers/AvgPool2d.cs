@@ -47,12 +47,29 @@ public sealed class AvgPool2d : Layer
     }
 
     /// <inheritdoc/>
+    public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+        InferenceWorkspace workspace)
+    {
+        if (sampleShape.Length != 3)
+        {
+            throw new ArgumentException($"{Description}: expected a sample [C, H, W], got {FloatTensor.Format(sampleShape)}.");
+        }
+        var g = new ConvGeometry(sampleShape[0], sampleShape[1], sampleShape[2], KernelSize, KernelSize, Stride, Stride, 0, 0);
+        g.Validate(Description);
+        int inSize = g.InputSize, outSize = g.Channels * g.OutHeight * g.OutWidth;
+        for (int n = 0; n < samples; n++)
+        {
+            AvgPoolF32.Forward(input.Slice(n * inSize, inSize), g, output.Slice(n * outSize, outSize));
+        }
+    }
+
+    /// <inheritdoc/>
     public override FloatTensor Forward(FloatTensor input)
     {
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0), inSize = g.InputSize, outSize = g.Channels * g.OutHeight * g.OutWidth;
         _output.Resize([batch, g.Channels, g.OutHeight, g.OutWidth]);  // y: [N, C, OH, OW]
-        WorkPartition.Run(batch, 1, new PoolWork(g, input, _output, inSize, outSize, backward: false));
+        WorkPartition.Run(Threads, batch, 1, new PoolWork(g, input, _output, inSize, outSize, backward: false));
         _input = input;
         return _output;
     }
@@ -69,7 +86,7 @@ public sealed class AvgPool2d : Layer
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0), inSize = g.InputSize, outSize = g.Channels * g.OutHeight * g.OutWidth;
         _inputGradient.Resize(input.Shape);         // dx: [N, C, H, W]
-        WorkPartition.Run(batch, 1, new PoolWork(g, outputGradient, _inputGradient, inSize, outSize, backward: true));
+        WorkPartition.Run(Threads, batch, 1, new PoolWork(g, outputGradient, _inputGradient, inSize, outSize, backward: true));
         return _inputGradient;
     }
 

@@ -16,7 +16,7 @@ namespace Engine.Layers;
 /// The batch is split across threads; each thread owns its im2col buffer and its partial dW and db, which are summed
 /// in a fixed order afterwards, so results do not depend on scheduling.
 /// </summary>
-public sealed class Conv2d : WeightedLayer
+public sealed unsafe class Conv2d : WeightedLayer
 {
     private readonly FloatTensor _output = new(0);
     private readonly FloatTensor _inputGradient = new(0);
@@ -30,6 +30,7 @@ public sealed class Conv2d : WeightedLayer
     private float[][] _columnGradients = [];  // per partition: [Cin k k, OH OW]
     private float[][] _weightGradients = [];  // per partition: [Cout, Cin k k]
     private float[][] _biasGradients = [];    // per partition: [Cout]
+    private float[] _inferenceWeights = [];    // W packed for the micro-kernel by PrepareInference; read-only afterwards
 
     /// <summary>A convolution with zero-initialised parameters; call <see cref="WeightedLayer.Initialize"/> or load weights.</summary>
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0)
@@ -78,13 +79,100 @@ public sealed class Conv2d : WeightedLayer
     }
 
     /// <inheritdoc/>
+    public override void PrepareInference()
+    {
+        int k = WeightsPerNeuron;
+        if (GemmF32.HasAvx2Fma)
+        {
+            var packed = new float[GemmF32.PackedRowsLength(OutChannels, k)];
+            GemmF32.PackRows(Weight.Value.Data, k, OutChannels, k, packed);
+            _inferenceWeights = packed;
+        }
+    }
+
+    /// <summary>
+    /// Inference, sample by sample: y[n] = W col(x[n]) + b through the implicit convolution where it applies (the image
+    /// padded once, taps read in place), else im2col panels and the packed GEMM, else im2col and the portable GEMM.
+    /// With <see cref="InferenceWorkspace.LayerThreads"/> above 1 (batch 1 on several threads) the implicit
+    /// convolution's output panels are split between threads; each panel is computed the same way either way, so the
+    /// result does not depend on the split.
+    /// </summary>
+    public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+        InferenceWorkspace workspace)
+    {
+        if (sampleShape.Length != 3 || sampleShape[0] != InChannels)
+        {
+            throw new ArgumentException($"{Description}: expected a sample [{InChannels}, H, W], got {FloatTensor.Format(sampleShape)}.");
+        }
+        var g = new ConvGeometry(InChannels, sampleShape[1], sampleShape[2], KernelSize, KernelSize, Stride, Stride, Padding, Padding);
+        g.Validate(Description);
+        int k = g.ColumnRows, pixels = g.ColumnCols, cout = OutChannels, outSize = cout * pixels;
+        bool packed = GemmF32.HasAvx2Fma;
+        if (packed && _inferenceWeights.Length < GemmF32.PackedRowsLength(cout, k))
+        {
+            throw new InvalidOperationException($"{Description}: PrepareInference was not called after the weights were set.");
+        }
+        bool implicitConv = ImplicitConvF32.Supports(g);
+        KernelVariant variant = implicitConv ? ImplicitConvF32.VariantFor(g) : GemmF32.Best;
+        for (int n = 0; n < samples; n++)
+        {
+            ReadOnlySpan<float> image = input.Slice(n * g.InputSize, g.InputSize);
+            Span<float> y = output.Slice(n * outSize, outSize);      // y[n]: [Cout, OH OW]
+            if (implicitConv)
+            {
+                Span<float> padded = workspace.Scratch(ImplicitConvF32.PaddedLength(g));
+                Span<int> offsets = workspace.Offsets(k);
+                ImplicitConvF32.Prepare(image, g, padded, offsets);
+                int panels = pixels / ImplicitConvF32.PanelWidthOf(variant);
+                fixed (float* w = _inferenceWeights, py = y, pp = padded)
+                fixed (int* po = offsets)
+                {
+                    WorkPartition.Run(workspace.LayerThreads, panels, 1,
+                        new InferPanelsWork(g, w, _inferenceWeights.Length, cout, py, pp, padded.Length, po, variant));
+                }
+            }
+            else if (packed)
+            {
+                for (int j0 = 0; j0 < pixels; j0 += PixelsPerChunk)
+                {
+                    int count = Math.Min(PixelsPerChunk, pixels - j0);
+                    Span<float> panels = workspace.Scratch(GemmF32.PanelsLength(k, count));
+                    Im2ColF32.Im2ColPanels(image, g, j0, count, panels);
+                    GemmF32.MultiplyPrepacked(cout, count, k, _inferenceWeights, panels, y[j0..], pixels, accumulate: false);
+                }
+            }
+            else
+            {
+                Span<float> col = workspace.Scratch(k * pixels);
+                Im2ColF32.Im2Col(image, g, col);
+                GemmF32.Multiply(false, false, cout, pixels, k, Weight.Value.Data, k, col, pixels, y, pixels, accumulate: false, GemmF32.Best);
+            }
+            ReadOnlySpan<float> bias = Bias.Value.Data;
+            for (int c = 0; c < cout; c++)
+            {
+                Span<float> row = y.Slice(c * pixels, pixels);
+                TensorPrimitives.Add(row, bias[c], row);
+            }
+        }
+    }
+
+    // Output panels [start, end) of one prepared image (spans cannot live in a struct that crosses threads: pointers).
+    private readonly struct InferPanelsWork(ConvGeometry g, float* weights, int weightsLength, int cout, float* y, float* padded,
+        int paddedLength, int* offsets, KernelVariant variant) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end) =>
+            ImplicitConvF32.Compute(g, new ReadOnlySpan<float>(weights, weightsLength), cout, new Span<float>(y, cout * g.ColumnCols),
+                new ReadOnlySpan<float>(padded, paddedLength), new ReadOnlySpan<int>(offsets, g.ColumnRows), start, end - start, variant);
+    }
+
+    /// <inheritdoc/>
     public override FloatTensor Forward(FloatTensor input)
     {
         ConvGeometry g = Geometry(input.Shape);
-        int batch = input.Dim(0);
+        int batch = input.Dim(0), threads = Threads;
         _output.Resize([batch, OutChannels, g.OutHeight, g.OutWidth]);   // y: [N, Cout, OH, OW]
         _input = input;
-        var work = new ForwardWork(this, g, input, _output);
+        var work = new ForwardWork(this, g, input, _output, threads);
         if (GemmF32.HasAvx2Fma)
         {
             int packed = GemmF32.PackedRowsLength(OutChannels, g.ColumnRows);
@@ -94,10 +182,10 @@ public sealed class Conv2d : WeightedLayer
             }
             GemmF32.PackRows(Weight.Value.Data, g.ColumnRows, OutChannels, g.ColumnRows, _packedWeights);
         }
-        if (batch >= WorkPartition.Threads)
+        if (batch >= threads)
         {
-            EnsureWorkspace(g, WorkPartition.PartitionCount(batch), backward: false);
-            WorkPartition.Run(batch, 1, work);
+            EnsureWorkspace(g, WorkPartition.PartitionCount(threads, batch), backward: false);
+            WorkPartition.Run(threads, batch, 1, work);
         }
         else if (ImplicitConvF32.Supports(g))
         {
@@ -107,7 +195,7 @@ public sealed class Conv2d : WeightedLayer
             {
                 ImplicitConvF32.Prepare(input.Data.Slice(n * g.InputSize, g.InputSize), g, _columns[0], _offsets[0]);
                 KernelVariant variant = ImplicitConvF32.VariantFor(g);
-                WorkPartition.Run(g.ColumnCols / ImplicitConvF32.PanelWidthOf(variant), 1, new ImplicitPanelsWork(this, g, n, variant));
+                WorkPartition.Run(threads, g.ColumnCols / ImplicitConvF32.PanelWidthOf(variant), 1, new ImplicitPanelsWork(this, g, n, variant));
             }
         }
         else
@@ -140,7 +228,7 @@ public sealed class Conv2d : WeightedLayer
         }
     }
 
-    private readonly struct ForwardWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor output) : IPartitionedWork
+    private readonly struct ForwardWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor output, int threads) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {
@@ -181,7 +269,7 @@ public sealed class Conv2d : WeightedLayer
             Im2ColF32.Im2Col(image, g, col);
             if (parallelGemm)
             {
-                GemmF32.MultiplyParallel(false, false, cout, pixels, k, w, k, col, pixels, y, pixels, accumulate: false);
+                GemmF32.MultiplyParallel(threads, false, false, cout, pixels, k, w, k, col, pixels, y, pixels, accumulate: false);
             }
             else
             {
@@ -206,21 +294,21 @@ public sealed class Conv2d : WeightedLayer
         FloatTensor input = RequireForward(_input, Description);
         RequireGradientShape(outputGradient, _output, Description);
         ConvGeometry g = Geometry(input.Shape);
-        int batch = input.Dim(0);
+        int batch = input.Dim(0), threads = Threads;
         if (ComputeInputGradient)
         {
             _inputGradient.Resize(input.Shape);     // dx: [N, Cin, H, W]
         }
-        if (batch >= WorkPartition.Threads)
+        if (batch >= threads)
         {
-            int parts = WorkPartition.PartitionCount(batch);
+            int parts = WorkPartition.PartitionCount(threads, batch);
             EnsureWorkspace(g, parts, backward: true);
             for (int p = 0; p < parts; p++)
             {
                 _weightGradients[p].AsSpan().Clear();
                 _biasGradients[p].AsSpan().Clear();
             }
-            WorkPartition.Run(batch, 1, new BackwardWork(this, g, input, outputGradient, parallelGemm: false));
+            WorkPartition.Run(threads, batch, 1, new BackwardWork(this, g, input, outputGradient, parallelGemm: false, threads));
             // Sum the partitions' partial gradients in partition order: deterministic for a given thread count.
             Span<float> dW = Weight.Gradient.Data, db = Bias.Gradient.Data;
             for (int p = 0; p < parts; p++)
@@ -232,7 +320,7 @@ public sealed class Conv2d : WeightedLayer
         else
         {
             EnsureWorkspace(g, 1, backward: true);
-            var work = new BackwardWork(this, g, input, outputGradient, parallelGemm: true);
+            var work = new BackwardWork(this, g, input, outputGradient, parallelGemm: true, threads);
             for (int n = 0; n < batch; n++)
             {
                 work.Sample(n, 0, Weight.Gradient.Data, Bias.Gradient.Data);
@@ -241,7 +329,7 @@ public sealed class Conv2d : WeightedLayer
         return ComputeInputGradient ? _inputGradient : null;
     }
 
-    private readonly struct BackwardWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor outputGradient, bool parallelGemm) : IPartitionedWork
+    private readonly struct BackwardWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor outputGradient, bool parallelGemm, int threads) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {
@@ -277,7 +365,7 @@ public sealed class Conv2d : WeightedLayer
         {
             if (parallelGemm)
             {
-                GemmF32.MultiplyParallel(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+                GemmF32.MultiplyParallel(threads, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
             }
             else
             {

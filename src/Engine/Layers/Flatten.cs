@@ -28,6 +28,10 @@ public sealed class Flatten : Layer
     }
 
     /// <inheritdoc/>
+    public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+        InferenceWorkspace workspace) => input.CopyTo(output);   // row-major [C, H, W] already is the channel-major vector
+
+    /// <inheritdoc/>
     public override FloatTensor Forward(FloatTensor input)
     {
         if (input.Shape.Length < 2)

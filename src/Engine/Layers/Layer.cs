@@ -1,4 +1,4 @@
-using Engine.Tensors;
+using Engine.Kernels;
 
 namespace Engine.Layers;
 
@@ -19,6 +19,18 @@ public abstract class Layer
     /// </summary>
     public bool ComputeInputGradient { get; set; } = true;
 
+    /// <summary>
+    /// Threads the training passes (<see cref="Forward"/>, <see cref="Backward"/>) may use, read once per call;
+    /// <see cref="Sequential.Threads"/> sets it on every layer. Default: the processor count.
+    /// </summary>
+    public int Threads
+    {
+        get => _threads;
+        set => _threads = WorkPartition.CheckThreads(value);
+    }
+
+    private int _threads = WorkPartition.DefaultThreads;
+
     /// <summary>The output shape for an input of shape <paramref name="inputShape"/>; throws a clear error when the input does not fit.</summary>
     public abstract int[] OutputShape(ReadOnlySpan<int> inputShape);
 
@@ -30,6 +42,32 @@ public abstract class Layer
     /// returns dLoss/dInput (or null when <see cref="ComputeInputGradient"/> is false).
     /// </summary>
     public abstract FloatTensor? Backward(FloatTensor outputGradient);
+
+    /// <summary>
+    /// Inference without training state: output[samples, per-sample output shape] for input[samples,
+    /// <paramref name="sampleShape"/>], reading parameters and what <see cref="PrepareInference"/> computed, writing only
+    /// <paramref name="output"/> and <paramref name="workspace"/>. Many threads may call it at once, each with its own
+    /// workspace. Shapes here are per sample (no batch dimension), as in the int8 layers.
+    /// </summary>
+    public abstract void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+        InferenceWorkspace workspace);
+
+    /// <summary>
+    /// Computes the read-only state <see cref="Infer"/> uses (for example weights packed for the micro-kernel) from the
+    /// parameters as they are now; call it again after they change. Layers without such state do nothing.
+    /// </summary>
+    public virtual void PrepareInference()
+    {
+    }
+
+    /// <summary>The per-sample output shape for a per-sample input shape (<see cref="OutputShape"/> with a batch of one).</summary>
+    public int[] SampleOutputShape(ReadOnlySpan<int> sampleShape)
+    {
+        Span<int> batched = stackalloc int[sampleShape.Length + 1];
+        batched[0] = 1;
+        sampleShape.CopyTo(batched[1..]);
+        return OutputShape(batched)[1..];
+    }
 
     /// <summary>A PyTorch-like description, for example "Conv2d(1, 32, kernel_size=3, stride=1, padding=1)".</summary>
     public abstract override string ToString();

@@ -14,11 +14,12 @@ namespace Engine.Layers;
 /// </code>
 /// Each product is one GEMM split across threads by output tiles.
 /// </summary>
-public sealed class Linear : WeightedLayer
+public sealed unsafe class Linear : WeightedLayer
 {
     private readonly FloatTensor _output = new(0);
     private readonly FloatTensor _inputGradient = new(0);
     private FloatTensor? _input;
+    private float[] _inferenceWeights = [];   // W^T [in, out] packed as GEMM panels by PrepareInference; read-only afterwards
 
     /// <summary>A layer with zero-initialised parameters; call <see cref="WeightedLayer.Initialize"/> or load weights.</summary>
     public Linear(int inFeatures, int outFeatures)
@@ -45,23 +46,106 @@ public sealed class Linear : WeightedLayer
     }
 
     /// <inheritdoc/>
+    public override void PrepareInference()
+    {
+        if (GemmF32.HasAvx2Fma)
+        {
+            // The GEMM's right operand is W^T [in, out]; transpose once, then pack it into the micro-kernel's panels.
+            var transposed = new float[InFeatures * OutFeatures];
+            ReadOnlySpan<float> w = Weight.Value.Data;
+            for (int o = 0; o < OutFeatures; o++)
+            {
+                for (int i = 0; i < InFeatures; i++)
+                {
+                    transposed[i * OutFeatures + o] = w[o * InFeatures + i];
+                }
+            }
+            var packed = new float[GemmF32.PanelsLength(InFeatures, OutFeatures)];
+            GemmF32.PackPanels(transposed, OutFeatures, InFeatures, OutFeatures, packed);
+            _inferenceWeights = packed;
+        }
+    }
+
+    /// <summary>
+    /// Inference: y = x W^T + b. Up to <see cref="MatrixVectorBatch"/> samples take one dot product per output (split
+    /// across <see cref="InferenceWorkspace.LayerThreads"/>); larger batches pack their rows and multiply by the weights
+    /// packed once in <see cref="PrepareInference"/>.
+    /// </summary>
+    public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+        InferenceWorkspace workspace)
+    {
+        if (sampleShape.Length != 1 || sampleShape[0] != InFeatures)
+        {
+            throw new ArgumentException($"{Description}: expected a sample [{InFeatures}], got {FloatTensor.Format(sampleShape)}.");
+        }
+        if (samples <= MatrixVectorBatch)
+        {
+            fixed (float* w = Weight.Value.Data, x = input, y = output)
+            {
+                WorkPartition.Run(workspace.LayerThreads, OutFeatures, 8, new DotWork(w, x, y, InFeatures, OutFeatures, samples));
+            }
+        }
+        else if (GemmF32.HasAvx2Fma)
+        {
+            if (_inferenceWeights.Length < GemmF32.PanelsLength(InFeatures, OutFeatures))
+            {
+                throw new InvalidOperationException($"{Description}: PrepareInference was not called after the weights were set.");
+            }
+            Span<float> rows = workspace.Packed(GemmF32.PackedRowsLength(samples, InFeatures));
+            GemmF32.PackRows(input, InFeatures, samples, InFeatures, rows);
+            GemmF32.MultiplyPrepacked(samples, OutFeatures, InFeatures, rows, _inferenceWeights, output, OutFeatures, accumulate: false);
+        }
+        else
+        {
+            GemmF32.Multiply(false, true, samples, OutFeatures, InFeatures, input, InFeatures, Weight.Value.Data, InFeatures,
+                output, OutFeatures, accumulate: false, GemmF32.Best);
+        }
+        ReadOnlySpan<float> bias = Bias.Value.Data;
+        for (int n = 0; n < samples; n++)
+        {
+            Span<float> row = output.Slice(n * OutFeatures, OutFeatures);
+            TensorPrimitives.Add(row, bias, row);
+        }
+    }
+
+    // y[n, o] = W[o, :] . x[n, :] for outputs [start, end): partitions own disjoint output columns (pointers: the work
+    // crosses threads, spans cannot).
+    private readonly struct DotWork(float* weight, float* input, float* output, int inFeatures, int outFeatures, int samples) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            for (int n = 0; n < samples; n++)
+            {
+                var x = new ReadOnlySpan<float>(input + (long)n * inFeatures, inFeatures);
+                for (int o = start; o < end; o++)
+                {
+                    output[(long)n * outFeatures + o] = TensorPrimitives.Dot(new ReadOnlySpan<float>(weight + (long)o * inFeatures, inFeatures), x);
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc/>
     public override FloatTensor Forward(FloatTensor input)
     {
         if (input.Shape.Length != 2 || input.Dim(1) != InFeatures)
         {
             OutputShape(input.Shape);               // throws with the message
         }
-        int batch = input.Dim(0);
+        int batch = input.Dim(0), threads = Threads;
         _output.Resize([batch, OutFeatures]);       // y: [N, out]
         if (batch <= MatrixVectorBatch)
         {
             // A few samples: one dot product per output reads W once per sample; the GEMM would first pack all of W
             // (2 MB for fc1), which costs more than the products themselves (batch-1 latency).
-            WorkPartition.Run(OutFeatures, 8, new DotWork(Weight.Value, input, _output, InFeatures, OutFeatures, batch));
+            fixed (float* w = Weight.Value.Data, x = input.Data, y = _output.Data)
+            {
+                WorkPartition.Run(threads, OutFeatures, 8, new DotWork(w, x, y, InFeatures, OutFeatures, batch));
+            }
         }
         else
         {
-            GemmF32.MultiplyParallel(false, true, batch, OutFeatures, InFeatures,
+            GemmF32.MultiplyParallel(threads, false, true, batch, OutFeatures, InFeatures,
                 input.Data, InFeatures, Weight.Value.Data, InFeatures, _output.Data, OutFeatures, accumulate: false);
         }
         ReadOnlySpan<float> bias = Bias.Value.Data;
@@ -77,31 +161,14 @@ public sealed class Linear : WeightedLayer
     // Up to this many samples, the forward pass takes dot products instead of a GEMM.
     private const int MatrixVectorBatch = 4;
 
-    // y[n, o] = W[o, :] . x[n, :] for outputs [start, end): partitions own disjoint output columns.
-    private readonly struct DotWork(FloatTensor weight, FloatTensor input, FloatTensor output, int inFeatures, int outFeatures, int batch) : IPartitionedWork
-    {
-        public void Invoke(int partition, int start, int end)
-        {
-            for (int n = 0; n < batch; n++)
-            {
-                ReadOnlySpan<float> x = input.Data.Slice(n * inFeatures, inFeatures);
-                Span<float> y = output.Data.Slice(n * outFeatures, outFeatures);
-                for (int o = start; o < end; o++)
-                {
-                    y[o] = TensorPrimitives.Dot(weight.Data.Slice(o * inFeatures, inFeatures), x);
-                }
-            }
-        }
-    }
-
     /// <inheritdoc/>
     public override FloatTensor? Backward(FloatTensor outputGradient)
     {
         FloatTensor input = RequireForward(_input, Description);
         RequireGradientShape(outputGradient, _output, Description);
-        int batch = input.Dim(0);
+        int batch = input.Dim(0), threads = Threads;
         ReadOnlySpan<float> dy = outputGradient.Data;
-        GemmF32.MultiplyParallel(true, false, OutFeatures, InFeatures, batch,
+        GemmF32.MultiplyParallel(threads, true, false, OutFeatures, InFeatures, batch,
             dy, OutFeatures, input.Data, InFeatures, Weight.Gradient.Data, InFeatures, accumulate: true);
         Span<float> db = Bias.Gradient.Data;
         for (int n = 0; n < batch; n++)
@@ -113,7 +180,7 @@ public sealed class Linear : WeightedLayer
             return null;
         }
         _inputGradient.Resize(input.Shape);         // dx: [N, in]
-        GemmF32.MultiplyParallel(false, false, batch, InFeatures, OutFeatures,
+        GemmF32.MultiplyParallel(threads, false, false, batch, InFeatures, OutFeatures,
             dy, OutFeatures, Weight.Value.Data, InFeatures, _inputGradient.Data, InFeatures, accumulate: false);
         return _inputGradient;
     }

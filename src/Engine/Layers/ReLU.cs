@@ -14,10 +14,14 @@ public sealed class ReLU : Layer
     public override int[] OutputShape(ReadOnlySpan<int> inputShape) => inputShape.ToArray();
 
     /// <inheritdoc/>
+    public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+        InferenceWorkspace workspace) => ReluF32.Forward(input, output);
+
+    /// <inheritdoc/>
     public override FloatTensor Forward(FloatTensor input)
     {
         _output.Resize(input.Shape);                // y: same shape as x
-        WorkPartition.Run(input.Length, Chunk, new ReluWork(input, _output, null));
+        WorkPartition.Run(Threads, input.Length, Chunk, new ReluWork(input, _output, null));
         _hasForward = true;
         return _output;
     }
@@ -35,7 +39,7 @@ public sealed class ReLU : Layer
             return null;
         }
         _inputGradient.Resize(_output.Shape);       // dx: same shape as x
-        WorkPartition.Run(_output.Length, Chunk, new ReluWork(_output, _inputGradient, outputGradient));
+        WorkPartition.Run(Threads, _output.Length, Chunk, new ReluWork(_output, _inputGradient, outputGradient));
         return _inputGradient;
     }
 

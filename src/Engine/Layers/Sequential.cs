@@ -1,4 +1,5 @@
 using System.Text;
+using Engine.Kernels;
 using Engine.Tensors;
 
 namespace Engine.Layers;
@@ -32,6 +33,23 @@ public sealed class Sequential
         }
         _layers = [.. layers];
         _parameters = [.. layers.SelectMany(l => l.Layer.Parameters)];
+    }
+
+    /// <summary>
+    /// Threads every layer's training passes may use (each layer reads it once per call). Setting it sets every
+    /// layer's <see cref="Layer.Threads"/>. Default: the processor count.
+    /// </summary>
+    public int Threads
+    {
+        get => _layers[0].Layer.Threads;
+        set
+        {
+            WorkPartition.CheckThreads(value);
+            foreach ((_, Layer layer) in _layers)
+            {
+                layer.Threads = value;
+            }
+        }
     }
 
     /// <summary>The layers with their names, first to last.</summary>

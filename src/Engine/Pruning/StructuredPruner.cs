@@ -40,7 +40,7 @@ public static class StructuredPruner
                 _ => throw new NotSupportedException($"layer '{name}' ({layer}) cannot be copied."),
             }));
         }
-        return new Sequential([.. layers]);
+        return new Sequential([.. layers]) { Threads = network.Threads };
     }
 
     private static Conv2d CopyConv(Conv2d source, int[]? outputs, int[]? inputs)

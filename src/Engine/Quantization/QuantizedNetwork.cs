@@ -20,7 +20,7 @@ public enum LogitsMode
 /// <summary>
 /// A network that runs on integers from its input quantization to its output dequantization: float images in,
 /// uint8 codes through every layer (int8 weights, int32 accumulation, fixed-point requantization), float logits out.
-/// Batches are split across <see cref="WorkPartition.Threads"/> threads, each running every layer on its share of the
+/// Batches are split across the threads the caller allows, each running every layer on its share of the
 /// samples with its own workspace, so threads meet only at the end. Thread-safe: concurrent callers get separate
 /// workspaces from a pool, and after the first call of a size nothing is allocated.
 /// </summary>
@@ -29,7 +29,7 @@ public sealed unsafe class QuantizedNetwork
     private readonly QuantizedLayer[] _layers;
     private readonly int[][] _sampleShapes;          // _sampleShapes[i]: the per-sample input shape of layer i; [^1]: the output
     private readonly int _largestActivation;
-    private readonly Stack<QuantizedWorkspace[]> _workspaces = new();
+    private readonly WorkspacePool<QuantizedWorkspace> _workspaces = new();
 
     /// <summary>A network of <paramref name="layers"/> for inputs of per-sample shape <paramref name="inputShape"/>, checked end to end.</summary>
     public QuantizedNetwork(IReadOnlyList<QuantizedLayer> layers, QuantParams input, int[] inputShape, float inputMean, float inputStd,
@@ -93,10 +93,19 @@ public sealed unsafe class QuantizedNetwork
     public LogitsMode Logits { get; }
 
     /// <summary>
-    /// logits[samples, OutputShape] for normalised inputs[samples, InputShape]: quantize, integer layers, dequantize.
+    /// logits[samples, OutputShape] for normalised inputs[samples, InputShape]: quantize, integer layers, dequantize,
+    /// on up to <see cref="WorkPartition.DefaultThreads"/> threads.
     /// </summary>
-    public void Predict(ReadOnlySpan<float> inputs, int samples, Span<float> logits)
+    public void Predict(ReadOnlySpan<float> inputs, int samples, Span<float> logits) =>
+        Predict(inputs, samples, logits, WorkPartition.DefaultThreads);
+
+    /// <summary>
+    /// logits[samples, OutputShape] for normalised inputs[samples, InputShape] on up to <paramref name="threads"/>
+    /// threads (the samples are split between them; the result does not depend on the split).
+    /// </summary>
+    public void Predict(ReadOnlySpan<float> inputs, int samples, Span<float> logits, int threads)
     {
+        WorkPartition.CheckThreads(threads);
         ArgumentOutOfRangeException.ThrowIfNegative(samples);
         int inSize = QuantizedLayer.Size(InputShape), outSize = QuantizedLayer.Size(OutputShape);
         if (inputs.Length != (long)samples * inSize || logits.Length != (long)samples * outSize)
@@ -108,17 +117,17 @@ public sealed unsafe class QuantizedNetwork
         {
             return;
         }
-        QuantizedWorkspace[] workspaces = RentWorkspaces();
+        QuantizedWorkspace[] workspaces = _workspaces.Rent(WorkPartition.PartitionCount(threads, samples));
         try
         {
             fixed (float* x = inputs, y = logits)
             {
-                WorkPartition.Run(samples, 1, new PredictWork(this, x, y, workspaces));
+                WorkPartition.Run(workspaces.Length, samples, 1, new PredictWork(this, x, y, workspaces));
             }
         }
         finally
         {
-            ReturnWorkspaces(workspaces);
+            _workspaces.Return(workspaces);
         }
     }
 
@@ -146,7 +155,11 @@ public sealed unsafe class QuantizedNetwork
     }
 
     /// <summary>Fraction of <paramref name="data"/> whose arg-max logit is the label, and the predicted classes.</summary>
-    public (float Accuracy, int[] Predictions) Evaluate(IBatchSource data, int batchSize = 250)
+    public (float Accuracy, int[] Predictions) Evaluate(IBatchSource data, int batchSize = 250) =>
+        Evaluate(data, batchSize, WorkPartition.DefaultThreads);
+
+    /// <summary>As <see cref="Evaluate(IBatchSource, int)"/> on up to <paramref name="threads"/> threads.</summary>
+    public (float Accuracy, int[] Predictions) Evaluate(IBatchSource data, int batchSize, int threads)
     {
         int classes = QuantizedLayer.Size(OutputShape), sampleSize = QuantizedLayer.Size(InputShape);
         float[] inputs = new float[batchSize * sampleSize], logits = new float[batchSize * classes];
@@ -155,7 +168,7 @@ public sealed unsafe class QuantizedNetwork
         for (int b = 0, start = 0; start < data.Count; b++, start += batchSize)
         {
             int count = data.FillBatch(0, b, batchSize, inputs, labels);
-            Predict(inputs.AsSpan(0, count * sampleSize), count, logits.AsSpan(0, count * classes));
+            Predict(inputs.AsSpan(0, count * sampleSize), count, logits.AsSpan(0, count * classes), threads);
             for (int n = 0; n < count; n++)
             {
                 predictions[start + n] = ClassScores.ArgMax(logits.AsSpan(n * classes, classes));
@@ -195,31 +208,6 @@ public sealed unsafe class QuantizedNetwork
         for (int j = 0; j < output.Length; j++)
         {
             output[j] = last.Dequantize(current[j]);
-        }
-    }
-
-    private QuantizedWorkspace[] RentWorkspaces()
-    {
-        lock (_workspaces)
-        {
-            if (_workspaces.TryPop(out QuantizedWorkspace[]? set) && set.Length >= WorkPartition.Threads)
-            {
-                return set;
-            }
-        }
-        var fresh = new QuantizedWorkspace[WorkPartition.Threads];
-        for (int i = 0; i < fresh.Length; i++)
-        {
-            fresh[i] = new QuantizedWorkspace();
-        }
-        return fresh;
-    }
-
-    private void ReturnWorkspaces(QuantizedWorkspace[] set)
-    {
-        lock (_workspaces)
-        {
-            _workspaces.Push(set);
         }
     }
 

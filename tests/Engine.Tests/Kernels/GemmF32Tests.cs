@@ -2,7 +2,6 @@ using Engine.Kernels;
 
 namespace Engine.Tests.Kernels;
 
-[Collection(GlobalThreadCount.Name)]
 public class GemmF32Tests
 {
     public static TheoryData<KernelVariant> FastVariants()
@@ -81,25 +80,16 @@ public class GemmF32Tests
     [Fact]
     public void Parallel_multiply_matches_the_reference_when_split_by_rows_or_columns()
     {
-        int saved = WorkPartition.Threads;
-        try
+        foreach (int threads in new[] { 1, 2, 3 })
         {
-            foreach (int threads in new[] { 1, 2, 3 })
+            foreach ((int m, int n, int k) in new[] { (64, 10, 128), (10, 130, 33), (97, 97, 9), (1, 1, 1) })
             {
-                WorkPartition.Threads = threads;
-                foreach ((int m, int n, int k) in new[] { (64, 10, 128), (10, 130, 33), (97, 97, 9), (1, 1, 1) })
-                {
-                    float[] a = TestData.Uniform(m * k, 5), b = TestData.Uniform(k * n, 6);
-                    float[] expected = new float[m * n], actual = new float[m * n];
-                    GemmF32.Multiply(false, true, m, n, k, a, k, b, k, expected, n, false, KernelVariant.Scalar);
-                    GemmF32.MultiplyParallel(false, true, m, n, k, a, k, b, k, actual, n, false);
-                    AssertClose(expected, actual, k);
-                }
+                float[] a = TestData.Uniform(m * k, 5), b = TestData.Uniform(k * n, 6);
+                float[] expected = new float[m * n], actual = new float[m * n];
+                GemmF32.Multiply(false, true, m, n, k, a, k, b, k, expected, n, false, KernelVariant.Scalar);
+                GemmF32.MultiplyParallel(threads, false, true, m, n, k, a, k, b, k, actual, n, false);
+                AssertClose(expected, actual, k);
             }
-        }
-        finally
-        {
-            WorkPartition.Threads = saved;
         }
     }
 
@@ -140,7 +130,6 @@ public class GemmF32Tests
     }
 }
 
-[Collection(GlobalThreadCount.Name)]
 public class PrepackedGemmTests
 {
     [Fact]

@@ -5,7 +5,6 @@ using Engine.Tests.Layers;
 
 namespace Engine.Tests.Kernels;
 
-[Collection(GlobalThreadCount.Name)]
 public class ImplicitConvTests
 {
     public static TheoryData<int, int, int, int, int, int> Geometries() => new()
@@ -86,52 +85,34 @@ public class ImplicitConvTests
         Assert.Equal(whole, split);
 
         // The layer at batch 1 on two threads splits panels; at batch 2 it splits samples: the same numbers.
-        int saved = WorkPartition.Threads;
-        try
-        {
-            WorkPartition.Threads = 2;
-            var conv = new Conv2d(3, cout, 3, 1, 1);
-            conv.Initialize(new SeededRandom(13));
-            FloatTensor two = TestData.FloatTensor(14, 2, 3, 4, 64);
-            float[] batched = conv.Forward(two).Data.ToArray();
-            var one = new FloatTensor(1, 3, 4, 64);
-            two.Data[..one.Length].CopyTo(one.Data);
-            Assert.Equal(batched.AsSpan(0, cout * g.ColumnCols).ToArray(), conv.Forward(one).Data.ToArray());
-        }
-        finally
-        {
-            WorkPartition.Threads = saved;
-        }
+        var conv = new Conv2d(3, cout, 3, 1, 1) { Threads = 2 };
+        conv.Initialize(new SeededRandom(13));
+        FloatTensor two = TestData.FloatTensor(14, 2, 3, 4, 64);
+        float[] batched = conv.Forward(two).Data.ToArray();
+        var one = new FloatTensor(1, 3, 4, 64);
+        two.Data[..one.Length].CopyTo(one.Data);
+        Assert.Equal(batched.AsSpan(0, cout * g.ColumnCols).ToArray(), conv.Forward(one).Data.ToArray());
     }
 
     [Fact]
     public void Conv2d_on_16_wide_images_takes_the_implicit_path_and_stays_correct()
     {
-        int saved = WorkPartition.Threads;
-        try
+        var conv = new Conv2d(3, 5, 3, 1, 1) { Threads = 2 };
+        conv.Initialize(new SeededRandom(4));
+        FloatTensor x = TestData.FloatTensor(5, 4, 3, 6, 16);
+        float[] y = conv.Forward(x).Data.ToArray();
+        var g = new ConvGeometry(3, 6, 16, 3, 3, 1, 1, 1, 1);
+        var col = new float[g.ColumnRows * g.ColumnCols];
+        var reference = new float[5 * g.ColumnCols];
+        for (int n = 0; n < 4; n++)
         {
-            WorkPartition.Threads = 2;
-            var conv = new Conv2d(3, 5, 3, 1, 1);
-            conv.Initialize(new SeededRandom(4));
-            FloatTensor x = TestData.FloatTensor(5, 4, 3, 6, 16);
-            float[] y = conv.Forward(x).Data.ToArray();
-            var g = new ConvGeometry(3, 6, 16, 3, 3, 1, 1, 1, 1);
-            var col = new float[g.ColumnRows * g.ColumnCols];
-            var reference = new float[5 * g.ColumnCols];
-            for (int n = 0; n < 4; n++)
+            Im2ColF32.Im2ColScalar(x.Data.Slice(n * g.InputSize, g.InputSize), g, col);
+            GemmF32.Multiply(false, false, 5, g.ColumnCols, g.ColumnRows, conv.Weight.Value.Data, g.ColumnRows, col, g.ColumnCols, reference, g.ColumnCols, false, KernelVariant.Scalar);
+            for (int i = 0; i < reference.Length; i++)
             {
-                Im2ColF32.Im2ColScalar(x.Data.Slice(n * g.InputSize, g.InputSize), g, col);
-                GemmF32.Multiply(false, false, 5, g.ColumnCols, g.ColumnRows, conv.Weight.Value.Data, g.ColumnRows, col, g.ColumnCols, reference, g.ColumnCols, false, KernelVariant.Scalar);
-                for (int i = 0; i < reference.Length; i++)
-                {
-                    Assert.Equal(reference[i] + conv.Bias.Value.Data[i / g.ColumnCols], y[n * reference.Length + i], 1e-5f);
-                }
+                Assert.Equal(reference[i] + conv.Bias.Value.Data[i / g.ColumnCols], y[n * reference.Length + i], 1e-5f);
             }
-            GradientCheck.Layer(conv, x, seed: 6, maxCoordinates: 150);
         }
-        finally
-        {
-            WorkPartition.Threads = saved;
-        }
+        GradientCheck.Layer(conv, x, seed: 6, maxCoordinates: 150);
     }
 }

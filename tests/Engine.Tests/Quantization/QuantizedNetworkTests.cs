@@ -64,7 +64,6 @@ public sealed class TrainedDigitsFixture
     }
 }
 
-[Collection(GlobalThreadCount.Name)]
 public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture<TrainedDigitsFixture>
 {
     private QuantizedNetwork Quantize(bool perChannel = true, LogitsMode logits = LogitsMode.Int32Accumulator, ObserverKind observer = ObserverKind.MinMax) =>
@@ -121,18 +120,8 @@ public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture
         QuantizedNetwork q = Quantize();
         float[] inputs = trained.TestInputs(37);
         float[] two = new float[370], one = new float[370], single = new float[10];
-        int threads = WorkPartition.Threads;
-        try
-        {
-            WorkPartition.Threads = 2;
-            q.Predict(inputs, 37, two);
-            WorkPartition.Threads = 1;
-            q.Predict(inputs, 37, one);
-        }
-        finally
-        {
-            WorkPartition.Threads = threads;
-        }
+        q.Predict(inputs, 37, two, threads: 2);
+        q.Predict(inputs, 37, one, threads: 1);
         Assert.Equal(one, two);
         q.Predict(inputs.AsSpan(36 * 1024, 1024), single);
         Assert.Equal(one.AsSpan(360, 10).ToArray(), single);

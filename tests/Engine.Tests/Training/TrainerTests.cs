@@ -4,7 +4,6 @@ using Engine.Training;
 
 namespace Engine.Tests.Training;
 
-[Collection(GlobalThreadCount.Name)]
 public class TrainerTests
 {
     private static string DataDirectory => Path.Combine(AppContext.BaseDirectory, "data", "mnist");
