@@ -22,7 +22,15 @@ public static class ModelFile
 
     /// <summary>Writes <paramref name="network"/> to <paramref name="path"/> atomically (a failed write leaves any previous file intact).</summary>
     public static void SaveFloat(Sequential network, string path, float inputMean, float inputStd, int[] inputShape,
-        IReadOnlyDictionary<string, string>? extraMetadata = null)
+        IReadOnlyDictionary<string, string>? extraMetadata = null) =>
+        ToFile(network, inputMean, inputStd, inputShape, extraMetadata).Write(path);
+
+    /// <summary>The bytes <see cref="SaveFloat"/> would write (for sizes, tests, and copies made in memory).</summary>
+    public static byte[] ToBytes(Sequential network, float inputMean, float inputStd, int[] inputShape) =>
+        ToFile(network, inputMean, inputStd, inputShape, null).ToBytes();
+
+    private static SafeTensorsFile ToFile(Sequential network, float inputMean, float inputStd, int[] inputShape,
+        IReadOnlyDictionary<string, string>? extraMetadata)
     {
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -42,14 +50,18 @@ public static class ModelFile
         var tensors = network.NamedParameters()
             .Select(p => SafeTensor.FromFloats(p.Name, p.Parameter.Value.Shape.ToArray(), p.Parameter.Value.Data))
             .ToList();
-        new SafeTensorsFile(tensors, metadata).Write(path);
+        return new SafeTensorsFile(tensors, metadata);
     }
 
     /// <summary>Reads a float model, rebuilding the network from the tensor names and shapes and checking it end to end.</summary>
-    public static FloatModel LoadFloat(string path)
+    public static FloatModel LoadFloat(string path) => FromFile(SafeTensorsFile.Read(path), Path.GetFileName(path));
+
+    /// <summary>Reads a float model from bytes; <paramref name="name"/> appears in error messages.</summary>
+    public static FloatModel LoadFloat(ReadOnlySpan<byte> bytes, string name) => FromFile(SafeTensorsFile.Read(bytes, name), name);
+
+    /// <summary>The float model a read safetensors file describes; <paramref name="name"/> appears in error messages.</summary>
+    public static FloatModel FromFile(SafeTensorsFile file, string name)
     {
-        SafeTensorsFile file = SafeTensorsFile.Read(path);
-        string name = Path.GetFileName(path);
         if (file.Metadata.TryGetValue("format", out string? format) && format != FloatFormat)
         {
             throw new InvalidDataException($"{name}: format '{format}' is not a float model ({FloatFormat}).");

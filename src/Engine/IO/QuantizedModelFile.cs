@@ -106,13 +106,14 @@ public static class QuantizedModelFile
         return text.ToString();
     }
 
-    private static QuantizedNetwork FromFile(SafeTensorsFile file, string name)
+    /// <summary>The int8 network a read safetensors file describes; <paramref name="name"/> appears in error messages.</summary>
+    public static QuantizedNetwork FromFile(SafeTensorsFile file, string name)
     {
         string format = Meta(file, name, "format");
         if (format != Int8Format)
         {
             throw new InvalidDataException(format == ModelFile.FloatFormat
-                ? $"{name}: this is a float model ({format}), not an int8 model ({Int8Format}); quantize it first with `engine quantize`."
+                ? $"{name}: this is a float model ({format}), not an int8 model ({Int8Format}); quantize it first."
                 : $"{name}: format '{format}' is not an int8 model ({Int8Format}).");
         }
         string activation = Meta(file, name, "activation_dtype");

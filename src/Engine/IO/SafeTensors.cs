@@ -226,9 +226,18 @@ public sealed class SafeTensorsFile
     /// <summary>Reads and validates the file at <paramref name="path"/>.</summary>
     public static SafeTensorsFile Read(string path)
     {
-        string source = Path.GetFileName(path);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
-        long fileLength = stream.Length;
+        return Read(stream, Path.GetFileName(path));
+    }
+
+    /// <summary>
+    /// Reads and validates a safetensors file from a seekable <paramref name="stream"/>, from its current position to its
+    /// end; <paramref name="source"/> names it in errors.
+    /// </summary>
+    public static SafeTensorsFile Read(Stream stream, string source)
+    {
+        long origin = stream.Position;
+        long fileLength = stream.Length - origin;
         if (fileLength < 8)
         {
             throw new InvalidDataException($"{source}: {fileLength} bytes is too short for a safetensors file (8-byte header length missing).");
@@ -245,11 +254,50 @@ public sealed class SafeTensorsFile
         foreach (Entry e in entries.OrderBy(e => e.Index))
         {
             byte[] bytes = new byte[e.End - e.Begin];
-            stream.Position = dataStart + e.Begin;
+            stream.Position = origin + dataStart + e.Begin;
             stream.ReadExactly(bytes);
             tensors.Add(SafeTensor.FromRaw(e.Name, e.DType, e.Shape, bytes));
         }
         return new SafeTensorsFile(tensors, metadata, source);
+    }
+
+    /// <summary>
+    /// The <c>__metadata__</c> of the safetensors file that starts at the current position of the seekable
+    /// <paramref name="stream"/>, reading and validating only its header (8 + header-length bytes, whose tensor entries
+    /// are checked against the stream's length); the position is restored afterwards.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(Stream stream, string source)
+    {
+        long origin = stream.Position;
+        try
+        {
+            long fileLength = stream.Length - origin;
+            if (fileLength < 8)
+            {
+                throw new InvalidDataException($"{source}: {fileLength} bytes is too short for a safetensors file (8-byte header length missing).");
+            }
+            Span<byte> prefix = stackalloc byte[8];
+            stream.ReadExactly(prefix);
+            int headerLength = CheckHeaderLength(BinaryPrimitives.ReadUInt64LittleEndian(prefix), fileLength, source);
+            byte[] header = new byte[headerLength];
+            stream.ReadExactly(header);
+            return ParseHeader(header, fileLength - 8 - headerLength, source).Item2;
+        }
+        finally
+        {
+            stream.Position = origin;
+        }
+    }
+
+    /// <summary>The <c>__metadata__</c> of safetensors <paramref name="bytes"/>, reading and validating only the header.</summary>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(ReadOnlySpan<byte> bytes, string source)
+    {
+        if (bytes.Length < 8)
+        {
+            throw new InvalidDataException($"{source}: {bytes.Length} bytes is too short for a safetensors file (8-byte header length missing).");
+        }
+        int headerLength = CheckHeaderLength(BinaryPrimitives.ReadUInt64LittleEndian(bytes), bytes.Length, source);
+        return ParseHeader(bytes.Slice(8, headerLength), bytes.Length - 8 - headerLength, source).Item2;
     }
 
     /// <summary>Reads and validates safetensors bytes; <paramref name="sourceName"/> names them in errors.</summary>

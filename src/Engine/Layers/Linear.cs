@@ -67,9 +67,11 @@ public sealed unsafe class Linear : WeightedLayer
     }
 
     /// <summary>
-    /// Inference: y = x W^T + b. Up to <see cref="MatrixVectorBatch"/> samples take one dot product per output (split
-    /// across <see cref="InferenceWorkspace.LayerThreads"/>); larger batches pack their rows and multiply by the weights
-    /// packed once in <see cref="PrepareInference"/>.
+    /// Inference: y = x W^T + b, the batch's rows packed and multiplied by the weights packed once in
+    /// <see cref="PrepareInference"/> (so no call copies the weights, the cost that makes the training pass take dot
+    /// products for small batches). Every output is the same sequence of fused multiply-adds over the inputs whatever the
+    /// batch size, so results do not depend on how a batch is split between threads. With
+    /// <see cref="InferenceWorkspace.LayerThreads"/> above 1 (batch 1), threads take disjoint 16-column panels.
     /// </summary>
     public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
         InferenceWorkspace workspace)
@@ -78,14 +80,7 @@ public sealed unsafe class Linear : WeightedLayer
         {
             throw new ArgumentException($"{Description}: expected a sample [{InFeatures}], got {FloatTensor.Format(sampleShape)}.");
         }
-        if (samples <= MatrixVectorBatch)
-        {
-            fixed (float* w = Weight.Value.Data, x = input, y = output)
-            {
-                WorkPartition.Run(workspace.LayerThreads, OutFeatures, 8, new DotWork(w, x, y, InFeatures, OutFeatures, samples));
-            }
-        }
-        else if (GemmF32.HasAvx2Fma)
+        if (GemmF32.HasAvx2Fma)
         {
             if (_inferenceWeights.Length < GemmF32.PanelsLength(InFeatures, OutFeatures))
             {
@@ -93,7 +88,18 @@ public sealed unsafe class Linear : WeightedLayer
             }
             Span<float> rows = workspace.Packed(GemmF32.PackedRowsLength(samples, InFeatures));
             GemmF32.PackRows(input, InFeatures, samples, InFeatures, rows);
-            GemmF32.MultiplyPrepacked(samples, OutFeatures, InFeatures, rows, _inferenceWeights, output, OutFeatures, accumulate: false);
+            if (workspace.LayerThreads > 1)
+            {
+                fixed (float* a = rows, b = _inferenceWeights, y = output)
+                {
+                    WorkPartition.Run(workspace.LayerThreads, OutFeatures, GemmF32.PanelWidth,
+                        new PanelColumnsWork(a, rows.Length, b, y, samples, InFeatures, OutFeatures));
+                }
+            }
+            else
+            {
+                GemmF32.MultiplyPrepacked(samples, OutFeatures, InFeatures, rows, _inferenceWeights, output, OutFeatures, accumulate: false);
+            }
         }
         else
         {
@@ -105,6 +111,20 @@ public sealed unsafe class Linear : WeightedLayer
         {
             Span<float> row = output.Slice(n * OutFeatures, OutFeatures);
             TensorPrimitives.Add(row, bias, row);
+        }
+    }
+
+    // y[:, start..end) from the packed rows and the weight panels [start, end) (whole panels: start is a multiple of the
+    // panel width, so panel j0 / width begins at j0 k in the packed weights).
+    private readonly struct PanelColumnsWork(float* rows, int rowsLength, float* weights, float* output, int samples, int inFeatures,
+        int outFeatures) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            int panelsLength = GemmF32.PanelsLength(inFeatures, end - start);
+            GemmF32.MultiplyPrepacked(samples, end - start, inFeatures, new ReadOnlySpan<float>(rows, rowsLength),
+                new ReadOnlySpan<float>(weights + (long)start * inFeatures, panelsLength),
+                new Span<float>(output + start, (samples - 1) * outFeatures + end - start), outFeatures, accumulate: false);
         }
     }
 
