@@ -2,10 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Engine.Data;
+using Engine.Inference;
 using Engine.IO;
-using Engine.Kernels;
 using Engine.Quantization;
-using Engine.Training;
 
 namespace Engine.Cli.Commands;
 
@@ -26,44 +25,53 @@ internal static class EvalCommand
 
     private static int Run(string modelPath, string dataDirectory, int threads, bool json)
     {
-        // A float file and an int8 file are told apart by their format metadata; each loader refuses the other format.
-        string format = QuantizedModelFile.ReadFormat(modelPath) ?? ModelFile.FloatFormat;
-        bool int8 = format == QuantizedModelFile.Int8Format;
+        // The same front door an embedding app uses: the format is told from the file's header.
+        Predictor model = Predictor.Load(modelPath, new PredictorOptions { Threads = threads });
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
-        float accuracy;
-        string description;
-        long parameters;
+        IBatchSource test = BatchIterator.Sequential(testSet, 250, model.Preprocessing.Mean, model.Preprocessing.Std);
+        if (!test.SampleShape.AsSpan().SequenceEqual(model.InputShape))
+        {
+            throw new InvalidDataException(
+                $"{Path.GetFileName(modelPath)} takes inputs [{string.Join(", ", model.InputShape.ToArray())}], but the digits in {dataDirectory} make [{string.Join(", ", test.SampleShape)}].");
+        }
+        long parameters = model.Format == ModelFormat.Int8
+            ? model.QuantizedNetwork!.Layers.OfType<QuantizedWeightedLayer>().Sum(l => (long)l.Weights.Length + l.Bias.Length)
+            : model.FloatNetwork!.Network.ParameterCount;
+        string format = model.Format == ModelFormat.Int8 ? QuantizedModelFile.Int8Format : ModelFile.FloatFormat;
         var clock = Stopwatch.StartNew();
-        if (int8)
-        {
-            QuantizedNetwork network = QuantizedModelFile.Load(modelPath);
-            clock.Restart();
-            accuracy = network.Evaluate(BatchIterator.Sequential(testSet, 250, network.InputMean, network.InputStd), 250, threads).Accuracy;
-            parameters = network.Layers.OfType<QuantizedWeightedLayer>().Sum(l => (long)l.Weights.Length + l.Bias.Length);
-            description = $"{format}, {parameters} parameters";
-        }
-        else
-        {
-            FloatModel loaded = ModelFile.LoadFloat(modelPath);
-            loaded.Network.Threads = threads;
-            clock.Restart();
-            accuracy = Evaluation.Accuracy(loaded.Network, BatchIterator.Sequential(testSet, 250, loaded.InputMean, loaded.InputStd));
-            parameters = loaded.Network.ParameterCount;
-            description = $"{ModelFile.FloatFormat}, {parameters} parameters";
-        }
+        float accuracy = Accuracy(model, test);
         double seconds = clock.Elapsed.TotalSeconds;
-        ConsoleReport.Line($"{Path.GetFileName(modelPath)} ({description}): accuracy {ConsoleReport.Percent(accuracy)} on {testSet.Count} test digits in {seconds:F2} s.");
+        ConsoleReport.Line($"{Path.GetFileName(modelPath)} ({format}, {parameters} parameters): accuracy {ConsoleReport.Percent(accuracy)} on {testSet.Count} test digits in {seconds:F2} s.");
         if (json)
         {
             ConsoleReport.Json(new JsonObject
             {
                 ["accuracy"] = accuracy,
                 ["samples"] = testSet.Count,
-                ["format"] = int8 ? QuantizedModelFile.Int8Format : ModelFile.FloatFormat,
+                ["format"] = format,
                 ["parameters"] = parameters,
                 ["seconds"] = Math.Round(seconds, 3),
             });
         }
         return ExitCodes.Success;
+    }
+
+    // Fraction of the test digits whose arg-max score is their label.
+    private static float Accuracy(Predictor model, IBatchSource test)
+    {
+        const int batch = 250;
+        float[] inputs = new float[batch * model.InputLength], scores = new float[batch * model.OutputLength];
+        int[] labels = new int[batch];
+        long correct = 0;
+        for (int b = 0; b * batch < test.Count; b++)
+        {
+            int count = test.FillBatch(0, b, batch, inputs, labels);
+            model.Predict(inputs.AsSpan(0, count * model.InputLength), count, scores.AsSpan(0, count * model.OutputLength));
+            for (int n = 0; n < count; n++)
+            {
+                correct += ClassScores.ArgMax(scores.AsSpan(n * model.OutputLength, model.OutputLength)) == labels[n] ? 1 : 0;
+            }
+        }
+        return test.Count == 0 ? float.NaN : (float)correct / test.Count;
     }
 }

@@ -163,7 +163,7 @@ public static class NeuronImportance
     {
         if (statistics is null)
         {
-            throw new ArgumentException($"the {Name(criterion)} criterion needs gradient statistics (train with --track-grad-stats, then pass --stats).");
+            throw new ArgumentException($"the {Name(criterion)} criterion needs gradient statistics recorded while training (GradientStatistics).");
         }
         return statistics.Summary(group.Name);
     }

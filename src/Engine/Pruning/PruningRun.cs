@@ -112,5 +112,5 @@ public static class PruningRun
     }
 
     private static GradientStatistics Require(GradientStatistics? statistics) =>
-        statistics ?? throw new ArgumentException("threshold pruning needs gradient statistics (--stats).");
+        statistics ?? throw new ArgumentException("threshold pruning needs gradient statistics (record them while training).");
 }

@@ -1,6 +1,5 @@
 using Engine.Data;
 using Engine.Kernels;
-using Engine.Training;
 
 namespace Engine.Quantization;
 

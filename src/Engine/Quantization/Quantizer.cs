@@ -1,7 +1,6 @@
 using Engine.Data;
 using Engine.Kernels;
 using Engine.Layers;
-using Engine.Training;
 
 namespace Engine.Quantization;
 
