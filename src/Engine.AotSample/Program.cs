@@ -6,8 +6,8 @@ using System.Globalization;
 using System.Reflection;
 using Engine.AotSample;
 using Engine.Data;
-using Engine.IO;
-using Engine.Quantization;
+using Engine.Inference;
+using Engine.Kernels;
 
 const string ModelResource = "seed1.int8.safetensors";
 const string Usage =
@@ -72,12 +72,12 @@ if (indexText is not null && !int.TryParse(indexText, NumberStyles.None, Culture
 
 try
 {
-    QuantizedNetwork network = LoadEmbeddedModel();
-    int canvas = MnistPreprocessing.CanvasSize;
-    if (network.InputShape is not [1, var h, var w] || h != canvas || w != canvas)
+    Predictor model = LoadEmbeddedModel();
+    int canvas = model.Preprocessing.Height;
+    if (model.Preprocessing.Channels != 1 || model.Preprocessing.Width != canvas)
     {
         throw new InvalidDataException(
-            $"{ModelResource}: input shape [{string.Join(", ", network.InputShape)}], expected [1, {canvas}, {canvas}].");
+            $"{ModelResource}: input shape [{string.Join(", ", model.InputShape.ToArray())}], expected one square grey channel.");
     }
 
     GreyImage image;
@@ -94,16 +94,18 @@ try
         image = Pgm.Read(pgmPath!, canvas);
     }
 
-    var input = new float[MnistPreprocessing.CanvasPixels];
-    MnistPreprocessing.WriteImage(image.Pixels, image.Rows, image.Cols, input, network.InputMean, network.InputStd);
-    var logits = new float[network.OutputShape[^1]];
-    network.Predict(input, logits);
+    var input = new float[model.InputLength];
+    model.PreparePixels(image.Pixels, image.Rows, image.Cols, input);
+    var logits = new float[model.OutputLength];
+    model.Predict(input, logits);
 
-    float[] scores = Softmax(logits);
-    int[] order = Enumerable.Range(0, scores.Length).OrderByDescending(c => scores[c]).ThenBy(c => c).ToArray();
-    Console.WriteLine($"digit: {order[0]}");
+    var scores = new float[logits.Length];
+    SoftmaxF32.Softmax(logits, scores);
+    int[] top = new int[Math.Min(3, scores.Length)];
+    ClassScores.TopK(scores, top);
+    Console.WriteLine($"digit: {top[0]}");
     Console.WriteLine("top-3: " + string.Join(", ",
-        order.Take(3).Select(c => string.Create(CultureInfo.InvariantCulture, $"{c} ({scores[c]:0.0000})"))));
+        top.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c} ({scores[c]:0.0000})"))));
     if (savePath is not null)
     {
         Console.WriteLine($"saved: {savePath}");
@@ -124,13 +126,11 @@ static int UsageError(string message)
     return 2;
 }
 
-static QuantizedNetwork LoadEmbeddedModel()
+static Predictor LoadEmbeddedModel()
 {
     using Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(ModelResource)
         ?? throw new InvalidDataException($"the executable has no embedded resource '{ModelResource}'.");
-    var bytes = new byte[stream.Length];
-    stream.ReadExactly(bytes);
-    return QuantizedModelFile.Load(bytes, ModelResource);
+    return Predictor.Load(stream, ModelResource, new PredictorOptions { Threads = 1 });
 }
 
 // Image `index` of an IDX3 file (count x rows x cols), read by the engine's own IdxReader.
@@ -149,21 +149,4 @@ static GreyImage ReadIdxImage(string path, int index, int maxSide)
     }
     byte[] pixels = images.Data.AsSpan(index * rows * cols, rows * cols).ToArray();
     return new GreyImage(rows, cols, pixels);
-}
-
-static float[] Softmax(float[] logits)
-{
-    float max = logits.Max();
-    var p = new float[logits.Length];
-    float sum = 0f;
-    for (int i = 0; i < p.Length; i++)
-    {
-        p[i] = MathF.Exp(logits[i] - max);
-        sum += p[i];
-    }
-    for (int i = 0; i < p.Length; i++)
-    {
-        p[i] /= sum;
-    }
-    return p;
 }

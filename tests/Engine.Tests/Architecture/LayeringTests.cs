@@ -77,7 +77,7 @@ public partial class LayeringTests
     [Fact]
     public void Sources_reference_only_the_floors_below_them()
     {
-        string library = Path.Combine(RepositoryRoot(), "src", "Engine");
+        string library = Path.Combine(RepositoryPaths.Root, "src", "Engine");
         var violations = new List<string>();
         foreach (string file in Directory.EnumerateFiles(library, "*.cs", SearchOption.AllDirectories))
         {
@@ -182,17 +182,6 @@ public partial class LayeringTests
         return seen;
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Engine.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new DirectoryNotFoundException("Engine.sln not found above the test assembly.");
-    }
 
     [GeneratedRegex(@"using\s+Engine\.(?!Tensors;)")]
     private static partial Regex UsingEngine();

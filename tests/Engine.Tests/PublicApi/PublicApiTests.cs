@@ -63,18 +63,6 @@ public sealed class PublicApiTests
             $"({a.Length} approved lines, {b.Length} actual lines)";
     }
 
-    // The approved file lives in the source tree, not beside the binary: walk up from the test's output folder
-    // (tests/Engine.Tests/bin/<config>/net10.0/) to the folder that holds it.
-    private static string FindApprovedFile()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (Directory.Exists(Path.Combine(dir.FullName, "tests", "Engine.Tests", "PublicApi")))
-            {
-                return Path.Combine(dir.FullName, ApprovedRelativePath);
-            }
-        }
-        throw new DirectoryNotFoundException(
-            $"No folder above {AppContext.BaseDirectory} holds tests/Engine.Tests/PublicApi; run the tests from the repository.");
-    }
+    // The approved file lives in the source tree, not beside the binary.
+    private static string FindApprovedFile() => Path.Combine(RepositoryPaths.Root, ApprovedRelativePath);
 }
