@@ -1,4 +1,5 @@
-using System.Buffers;
+using CommunityToolkit.HighPerformance;
+using CommunityToolkit.HighPerformance.Buffers;
 using System.Buffers.Binary;
 using Engine.Data;
 using Engine.IO;
@@ -97,10 +98,10 @@ public sealed class Predictor
         ArgumentNullException.ThrowIfNull(stream);
         if (!stream.CanSeek)
         {
-            var copy = new MemoryStream();
-            stream.CopyTo(copy);
-            copy.Position = 0;
-            stream = copy;
+            // A pipe or a network stream: gather it in pooled memory, which goes back to the pool once the model is built.
+            using var buffer = new ArrayPoolBufferWriter<byte>();
+            stream.CopyTo(buffer.AsStream());
+            return Load(buffer.WrittenSpan, name, options);
         }
         ModelFormat format = DetectFormat(stream, name);
         RefuseOnnx(format, name);
@@ -187,21 +188,9 @@ public sealed class Predictor
     /// <summary>The most likely class of one normalised input: argmax of its scores (the lowest class on ties).</summary>
     public int Classify(ReadOnlySpan<float> input)
     {
-        float[]? rented = null;
-        Span<float> scores = OutputLength <= 256 ? stackalloc float[256] : (rented = ArrayPool<float>.Shared.Rent(OutputLength));
-        try
-        {
-            scores = scores[..OutputLength];
-            Predict(input, scores);
-            return ClassScores.ArgMax(scores);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<float>.Shared.Return(rented);
-            }
-        }
+        using SpanOwner<float> scores = SpanOwner<float>.Allocate(OutputLength);   // pooled: nothing allocated once warm
+        Predict(input, scores.Span);
+        return ClassScores.ArgMax(scores.Span);
     }
 
     /// <summary>
@@ -210,21 +199,9 @@ public sealed class Predictor
     /// </summary>
     public int TopK(ReadOnlySpan<float> input, Span<int> classes, Span<float> scores = default)
     {
-        float[]? rented = null;
-        Span<float> all = OutputLength <= 256 ? stackalloc float[256] : (rented = ArrayPool<float>.Shared.Rent(OutputLength));
-        try
-        {
-            all = all[..OutputLength];
-            Predict(input, all);
-            return ClassScores.TopK(all, classes, scores);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<float>.Shared.Return(rented);
-            }
-        }
+        using SpanOwner<float> all = SpanOwner<float>.Allocate(OutputLength);
+        Predict(input, all.Span);
+        return ClassScores.TopK(all.Span, classes, scores);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using CommunityToolkit.HighPerformance;
 using Engine.Layers;
 
 namespace Engine.Pruning;
@@ -49,13 +50,16 @@ public static class StructuredPruner
         inputs ??= Enumerable.Range(0, source.InChannels).ToArray();
         var copy = new Conv2d(inputs.Length, outputs.Length, source.KernelSize, source.Stride, source.Padding);
         int taps = source.KernelSize * source.KernelSize;
-        ReadOnlySpan<float> w = source.Weight.Value.Data;   // [Cout, Cin, k, k]
-        Span<float> dst = copy.Weight.Value.Data;           // [Cout', Cin', k, k]
+        // Row o of the weight seen as a matrix [Cout, Cin k k] is filter o; its input channel i is taps i k k .. + k k.
+        ReadOnlySpan2D<float> w = ((ReadOnlySpan<float>)source.Weight.Value.Data).AsSpan2D(source.OutChannels, source.InChannels * taps);
+        Span2D<float> dst = copy.Weight.Value.Data.AsSpan2D(outputs.Length, inputs.Length * taps);
         for (int o = 0; o < outputs.Length; o++)
         {
+            ReadOnlySpan<float> filter = w.GetRowSpan(outputs[o]);
+            Span<float> target = dst.GetRowSpan(o);
             for (int i = 0; i < inputs.Length; i++)
             {
-                w.Slice((outputs[o] * source.InChannels + inputs[i]) * taps, taps).CopyTo(dst.Slice((o * inputs.Length + i) * taps, taps));
+                filter.Slice(inputs[i] * taps, taps).CopyTo(target.Slice(i * taps, taps));
             }
             copy.Bias.Value.Data[o] = source.Bias.Value.Data[outputs[o]];
         }
@@ -70,12 +74,12 @@ public static class StructuredPruner
             ? k.Kept.SelectMany(n => Enumerable.Range(n * k.PerNeuron, k.PerNeuron)).ToArray()
             : Enumerable.Range(0, source.InFeatures).ToArray();
         var copy = new Linear(columns.Length, outputs.Length);
-        ReadOnlySpan<float> w = source.Weight.Value.Data;   // [out, in]
-        Span<float> dst = copy.Weight.Value.Data;           // [out', in']
+        ReadOnlySpan2D<float> w = ((ReadOnlySpan<float>)source.Weight.Value.Data).AsSpan2D(source.OutFeatures, source.InFeatures);   // [out, in]
+        Span2D<float> dst = copy.Weight.Value.Data.AsSpan2D(outputs.Length, columns.Length);                                            // [out', in']
         for (int o = 0; o < outputs.Length; o++)
         {
-            ReadOnlySpan<float> row = w.Slice(outputs[o] * source.InFeatures, source.InFeatures);
-            Span<float> target = dst.Slice(o * columns.Length, columns.Length);
+            ReadOnlySpan<float> row = w.GetRowSpan(outputs[o]);
+            Span<float> target = dst.GetRowSpan(o);
             for (int c = 0; c < columns.Length; c++)
             {
                 target[c] = row[columns[c]];

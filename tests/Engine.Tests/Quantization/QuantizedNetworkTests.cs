@@ -204,7 +204,7 @@ public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture
             QuantizedModelFile.Save(Quantize(), int8Path);
             InvalidDataException asInt8 = Assert.Throws<InvalidDataException>(() => QuantizedModelFile.Load(floatPath));
             Assert.Contains("float.safetensors", asInt8.Message);
-            Assert.Contains("engine quantize", asInt8.Message);
+            Assert.Contains("quantize it first", asInt8.Message);
             InvalidDataException asFloat = Assert.Throws<InvalidDataException>(() => ModelFile.LoadFloat(int8Path));
             Assert.Contains("engine.int8", asFloat.Message);
         }
