@@ -1,3 +1,5 @@
+using Engine.Kernels;
+
 namespace Engine.Layers;
 
 /// <summary>
@@ -18,26 +20,17 @@ public sealed class InferenceWorkspace
     public int LayerThreads { get; internal set; } = 1;
 
     /// <summary>First activation buffer, at least <paramref name="length"/> floats.</summary>
-    public Span<float> ActivationA(int length) => Grow(ref _activationA, length);
+    public Span<float> ActivationA(int length) => ScratchBuffer.Grow(ref _activationA, length);
 
     /// <summary>Second activation buffer, at least <paramref name="length"/> floats.</summary>
-    public Span<float> ActivationB(int length) => Grow(ref _activationB, length);
+    public Span<float> ActivationB(int length) => ScratchBuffer.Grow(ref _activationB, length);
 
     /// <summary>A convolution's zero-padded image, or its im2col matrix or panels.</summary>
-    public Span<float> Scratch(int length) => Grow(ref _scratch, length);
+    public Span<float> Scratch(int length) => ScratchBuffer.Grow(ref _scratch, length);
 
     /// <summary>Input rows packed for the GEMM micro-kernel (a linear layer's batch).</summary>
-    public Span<float> Packed(int length) => Grow(ref _packed, length);
+    public Span<float> Packed(int length) => ScratchBuffer.Grow(ref _packed, length);
 
     /// <summary>Tap offsets of the implicit convolution.</summary>
-    public Span<int> Offsets(int length) => Grow(ref _offsets, length);
-
-    private static Span<T> Grow<T>(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length)
-        {
-            buffer = new T[length];
-        }
-        return buffer.AsSpan(0, length);
-    }
+    public Span<int> Offsets(int length) => ScratchBuffer.Grow(ref _offsets, length);
 }

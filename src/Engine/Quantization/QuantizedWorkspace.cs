@@ -1,3 +1,5 @@
+using Engine.Kernels;
+
 namespace Engine.Quantization;
 
 /// <summary>
@@ -12,32 +14,23 @@ public sealed class QuantizedWorkspace
     private int[] _accumulators = [], _columnSums = [];
 
     /// <summary>First activation buffer, at least <paramref name="length"/> bytes.</summary>
-    public Span<byte> ActivationA(int length) => Grow(ref _activationA, length);
+    public Span<byte> ActivationA(int length) => ScratchBuffer.Grow(ref _activationA, length);
 
     /// <summary>Second activation buffer, at least <paramref name="length"/> bytes.</summary>
-    public Span<byte> ActivationB(int length) => Grow(ref _activationB, length);
+    public Span<byte> ActivationB(int length) => ScratchBuffer.Grow(ref _activationB, length);
 
     /// <summary>The packed right-hand GEMM operand.</summary>
-    public Span<byte> Packed(int length) => Grow(ref _packed, length);
+    public Span<byte> Packed(int length) => ScratchBuffer.Grow(ref _packed, length);
 
     /// <summary>im2col matrix or bordered image for packing a convolution's input.</summary>
-    public Span<byte> Scratch(int length) => Grow(ref _scratch, length);
+    public Span<byte> Scratch(int length) => ScratchBuffer.Grow(ref _scratch, length);
 
     /// <summary>One requantized row before it is scattered (linear layers write sample-major).</summary>
-    public Span<byte> Row(int length) => Grow(ref _row, length);
+    public Span<byte> Row(int length) => ScratchBuffer.Grow(ref _row, length);
 
     /// <summary>int32 accumulators of one GEMM.</summary>
-    public Span<int> Accumulators(int length) => Grow(ref _accumulators, length);
+    public Span<int> Accumulators(int length) => ScratchBuffer.Grow(ref _accumulators, length);
 
     /// <summary>Column sums of the packed operand (only for weights with non-zero zero points).</summary>
-    public Span<int> ColumnSums(int length) => Grow(ref _columnSums, length);
-
-    private static Span<T> Grow<T>(ref T[] buffer, int length)
-    {
-        if (buffer.Length < length)
-        {
-            buffer = new T[length];
-        }
-        return buffer.AsSpan(0, length);
-    }
+    public Span<int> ColumnSums(int length) => ScratchBuffer.Grow(ref _columnSums, length);
 }
