@@ -6,7 +6,7 @@ using Engine.Data;
 using Engine.IO;
 using Engine.Kernels;
 using Engine.Layers;
-using Engine.Peers;
+using Engine.Onnx;
 using Engine.Quantization;
 using Engine.Tensors;
 using Engine.Training;
@@ -36,7 +36,7 @@ else
 MnistDataset train = MnistDataset.Load(dataDir, MnistSplit.Train), test = MnistDataset.Load(dataDir, MnistSplit.Test);
 var options = new QuantizationOptions { Logits = LogitsMode.DequantizedOutput };
 QuantizedNetwork quantized = Quantizer.Quantize(network, BatchIterator.Sequential(train, 100, mean, std), 1000, mean, std, options);
-byte[] floatOnnx = OnnxModels.Float(network, [1, 32, 32]), int8Onnx = OnnxModels.Int8Model(quantized);
+byte[] floatOnnx = OnnxExporter.Export(network, [1, 32, 32], mean, std), int8Onnx = OnnxExporter.Export(quantized);
 Directory.CreateDirectory(outDir);
 
 float[] Images(int n)
@@ -62,7 +62,7 @@ void RunOrt(InferenceSession session, float[] input, int n, float[] logits)
 {
     using var x = OrtValue.CreateTensorValueFromMemory(input, [n, 1, 32, 32]);
     using var y = OrtValue.CreateTensorValueFromMemory(logits, [n, 10]);
-    session.Run(new RunOptions(), ["x"], [x], ["logits"], [y]);
+    session.Run(new RunOptions(), [OnnxExporter.InputName], [x], [OnnxExporter.OutputName], [y]);
 }
 
 // 1. Same logits.
