@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Engine.Data;
 using Engine.IO;
 using Engine.Kernels;
+using Engine.Onnx;
 using Engine.Quantization;
 using Engine.Training;
 
@@ -14,7 +15,7 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model file (safetensors).", Required = true };
+        var model = new Option<string>("--model") { Description = "Model file (safetensors, or .onnx of the supported operators).", Required = true };
         var data = CommonOptions.Data();
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
@@ -27,15 +28,26 @@ internal static class EvalCommand
     private static int Run(string modelPath, string dataDirectory, int threads, bool json)
     {
         WorkPartition.Threads = threads;
-        // A float file and an int8 file are told apart by their format metadata; each loader refuses the other format.
-        string format = QuantizedModelFile.ReadFormat(modelPath) ?? ModelFile.FloatFormat;
+        // An .onnx file goes to the ONNX reader; a float file and an int8 file are told apart by their format metadata,
+        // and each loader refuses the other format.
+        bool onnx = OnnxModel.IsOnnxFile(modelPath);
+        string format = onnx ? "onnx" : QuantizedModelFile.ReadFormat(modelPath) ?? ModelFile.FloatFormat;
         bool int8 = format == QuantizedModelFile.Int8Format;
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
         float accuracy;
         string description;
         long parameters;
         var clock = Stopwatch.StartNew();
-        if (int8)
+        if (onnx)
+        {
+            OnnxImport imported = OnnxModel.Load(modelPath);
+            clock.Restart();
+            var test = BatchIterator.Sequential(testSet, 250, imported.InputMean, imported.InputStd);
+            accuracy = imported.Int8?.Evaluate(test).Accuracy ?? Evaluation.Accuracy(imported.Float!, test);
+            parameters = imported.ParameterCount;
+            description = $"onnx, {(imported.Int8 is null ? "float" : "int8")}, {parameters} parameters";
+        }
+        else if (int8)
         {
             QuantizedNetwork network = QuantizedModelFile.Load(modelPath);
             clock.Restart();
@@ -59,7 +71,7 @@ internal static class EvalCommand
             {
                 ["accuracy"] = accuracy,
                 ["samples"] = testSet.Count,
-                ["format"] = int8 ? QuantizedModelFile.Int8Format : ModelFile.FloatFormat,
+                ["format"] = format,
                 ["parameters"] = parameters,
                 ["seconds"] = Math.Round(seconds, 3),
             });
