@@ -11,7 +11,8 @@ namespace Engine.Onnx;
 ///   Real(p)     DequantizeLinear of Codes(p): a float view of the same codes
 ///   Weighted    the float output of Conv / Gemm / MatMul(+Add) over Real(p) with DequantizeLinear'd int8 weights,
 ///               optionally through Relu; QuantizeLinear(q) turns it into a layer with output q
-///   Pooled, Rectified   AveragePool or Relu over Real(p); QuantizeLinear must keep p (our layers keep their scale)
+///   Pooled, Rectified   AveragePool (optionally followed by the exporter's Add that rounds ties up) or Relu over
+///               Real(p); QuantizeLinear must keep p (our layers keep their scale)
 ///   Accumulator MatMulInteger(Codes(p), int8 weights) (+ Add of an int32 bias), then Cast to float; a Mul by
 ///               input_scale x weight_scale[c] makes it the int32-accumulator logits
 /// </code>
@@ -49,6 +50,7 @@ internal sealed class Int8GraphReader(OnnxGraph g)
         WeightedSpec? weighted = null;
         OnnxNode? passThrough = null;
         (int Kernel, int Stride) pool = default;
+        bool tiesNudged = false;
         foreach (OnnxNode node in g.Chain)
         {
             switch (state, node.OpType)
@@ -92,6 +94,7 @@ internal sealed class Int8GraphReader(OnnxGraph g)
                 case (State.Real, "AveragePool"):
                     pool = OnnxOperators.AveragePool(g, node, shape);
                     passThrough = node;
+                    tiesNudged = false;
                     state = State.Pooled;
                     break;
                 case (State.Real, "Relu"):
@@ -118,6 +121,10 @@ internal sealed class Int8GraphReader(OnnxGraph g)
                     state = State.Codes;
                     break;
                 }
+                case (State.Pooled, "Add") when !tiesNudged:
+                    RequireTieNudge(node, current, pool.Kernel);
+                    tiesNudged = true;
+                    break;
                 case (State.Pooled, "QuantizeLinear"):
                     RequireSame(node, current, Activation(node), "average pooling must keep its input's scale and zero point");
                     shape = AddLayer(passThrough!, new QuantizedAvgPool2d(OnnxModel.LayerName(passThrough!, "pool", _names), current, pool.Kernel, pool.Stride), shape);
@@ -234,6 +241,19 @@ internal sealed class Int8GraphReader(OnnxGraph g)
         if (BitConverter.SingleToInt32Bits(expected.Scale) != BitConverter.SingleToInt32Bits(actual.Scale) || expected.ZeroPoint != actual.ZeroPoint)
         {
             throw g.Error(node, $"{problem}: scale {actual.Scale:R} / zero point {actual.ZeroPoint}, expected {expected.Scale:R} / {expected.ZeroPoint}.");
+        }
+    }
+
+    // The exporter's Add between AveragePool and QuantizeLinear: a positive constant below half the mean's resolution
+    // (scale / window), which only decides exact ties upward, as QuantizedAvgPool2d rounds them anyway.
+    private void RequireTieNudge(OnnxNode node, QuantParams current, int kernel)
+    {
+        int index = node.Inputs.FindIndex(g.Constants.ContainsKey);
+        OnnxTensor nudge = index >= 0 ? g.Constants[node.Inputs[index]].Tensor : throw g.Error(node, "expected a constant addend.");
+        float value = nudge.ElementCount == 1 ? nudge.FloatAt(0, Context(node)) : float.NaN;
+        if (!(value > 0f && value < current.Scale / (2f * kernel * kernel)))
+        {
+            throw g.Error(node, $"after AveragePool, only the rounding nudge (one positive value below scale / (2 window) = {current.Scale / (2f * kernel * kernel):R}) is supported.");
         }
     }
 

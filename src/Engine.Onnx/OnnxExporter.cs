@@ -21,8 +21,9 @@ namespace Engine.Onnx;
 /// ReLU survives a round trip; and ONNX Runtime's quantize_static writes QDQ, so one import path reads both its files
 /// and ours. Each hidden layer is DequantizeLinear(codes) -> Conv or Gemm over DequantizeLinear(int8 weights, per
 /// channel: axis 0) and DequantizeLinear(int32 bias, scale = input_scale x weight_scale[c]) -> Relu when fused ->
-/// QuantizeLinear(output scale, zero point); average pooling is DequantizeLinear -> AveragePool -> QuantizeLinear with
-/// the input's own scale and zero point, as ours keeps them; Flatten moves the uint8 codes. ONNX Runtime fuses these
+/// QuantizeLinear(output scale, zero point); average pooling is DequantizeLinear -> AveragePool -> Add(a quarter of
+/// the mean's resolution, so that ties round up as ours do rather than to even) -> QuantizeLinear with the input's own
+/// scale and zero point, as ours keeps them; Flatten moves the uint8 codes. ONNX Runtime fuses these
 /// into integer kernels (QLinearConv, QGemm, ...) with exact int32 accumulation; it requantizes in float with
 /// round-half-to-even where we use gemmlowp's fixed-point multiplier, so a code can differ by one step at near-ties.
 /// </para>
@@ -151,10 +152,17 @@ public static class OnnxExporter
                     break;
                 }
                 case QuantizedAvgPool2d pool:
+                {
+                    // Our pooling rounds a mean that ends in exactly .5 up; QuantizeLinear would round it to even. A quarter
+                    // of the mean's resolution (1 / window codes) added first decides those ties upward and moves no other
+                    // mean across a rounding boundary (they are at least a whole 1 / window away from one).
+                    float nudge = codes.Parameters.Scale / (4f * pool.KernelSize * pool.KernelSize);
                     g.Node("AveragePool", name, [codes.Real()], [$"{name}.real"], PoolAttributes(pool.KernelSize, pool.Stride));
+                    g.Node("Add", $"{name}_round_half_up", [$"{name}.real", g.Floats($"{name}.tie_nudge", [], [nudge])], [$"{name}.nudged"]);
                     codes = codes.Renamed(name);
-                    g.Node("QuantizeLinear", $"{name}_quantize", [$"{name}.real", codes.Scale, codes.ZeroPoint], [codes.Codes]);
+                    g.Node("QuantizeLinear", $"{name}_quantize", [$"{name}.nudged", codes.Scale, codes.ZeroPoint], [codes.Codes]);
                     break;
+                }
                 case QuantizedReLU:
                     g.Node("Relu", name, [codes.Real()], [$"{name}.real"]);
                     codes = codes.Renamed(name);

@@ -79,7 +79,7 @@ public sealed class OnnxRoundTripTests
         [
             "QuantizeLinear", "DequantizeLinear", "Conv", "Relu", "QuantizeLinear",
             "DequantizeLinear", "Conv", "Relu", "QuantizeLinear",
-            "DequantizeLinear", "AveragePool", "QuantizeLinear", "Flatten",
+            "DequantizeLinear", "AveragePool", "Add", "QuantizeLinear", "Flatten",
             "DequantizeLinear", "Gemm", "Relu", "QuantizeLinear",
             "MatMulInteger", "Add", "Cast", "Mul",
         ], ops);
