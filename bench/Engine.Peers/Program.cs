@@ -7,6 +7,7 @@ using Engine.IO;
 using Engine.Kernels;
 using Engine.Layers;
 using Engine.Onnx;
+using Engine.Peers;
 using Engine.Quantization;
 using Engine.Tensors;
 using Engine.Training;
@@ -16,6 +17,8 @@ using Microsoft.ML.OnnxRuntime;
 //   dotnet run -c Release --project bench/Engine.Peers -- [--model model.safetensors] [--seconds 2] [--out bench/results]
 // First it checks that both compute the same logits, then it times inference (float and int8, batch 1 and 64,
 // threads 1 and 2) and prints the table that bench/README.md quotes.
+//   dotnet run -c Release --project bench/Engine.Peers -- --onnx-check --model model.safetensors [--int8 model.int8.safetensors]
+// only checks the ONNX export and import (Engine.Onnx) against ONNX Runtime on the 1,000 bundled test digits.
 string? modelPath = Arg("--model");
 double seconds = double.Parse(Arg("--seconds") ?? "2", CultureInfo.InvariantCulture);
 string outDir = Arg("--out") ?? "bench/results";
@@ -38,6 +41,21 @@ var options = new QuantizationOptions { Logits = LogitsMode.DequantizedOutput };
 QuantizedNetwork quantized = Quantizer.Quantize(network, BatchIterator.Sequential(train, 100, mean, std), 1000, mean, std, options);
 byte[] floatOnnx = OnnxExporter.Export(network, [1, 32, 32], mean, std), int8Onnx = OnnxExporter.Export(quantized);
 Directory.CreateDirectory(outDir);
+
+if (args.Contains("--onnx-check"))
+{
+    WorkPartition.Threads = 2;
+    var int8Networks = new List<(string, QuantizedNetwork)>
+    {
+        ("per-channel, dequantized-output logits", quantized),
+        ("per-channel, int32-accumulator logits", Quantizer.Quantize(network, BatchIterator.Sequential(train, 100, mean, std), 1000, mean, std)),
+    };
+    if (Arg("--int8") is string int8Path)
+    {
+        int8Networks.Add(($"{Path.GetFileName(int8Path)}", QuantizedModelFile.Load(int8Path)));
+    }
+    return OnnxCheck.Run(network, mean, std, int8Networks, Images(test.Count), test.Count, outDir);
+}
 
 float[] Images(int n)
 {
