@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Engine.Onnx.Protobuf;
 
@@ -319,6 +318,4 @@ public sealed class OnnxGraphBuilder
         OnnxDataType.Int64 or OnnxDataType.Double => 8,
         _ => 0,
     };
-
-    internal static float ReadFloat(ReadOnlySpan<byte> raw, int index) => BinaryPrimitives.ReadSingleLittleEndian(raw[(index * 4)..]);
 }

@@ -13,40 +13,26 @@ internal static class OnnxOperators
     /// <summary>Largest kernel, stride or padding accepted (hostile values must not reach the geometry arithmetic).</summary>
     private const long MaxWindow = 1 << 12;
 
-    public static long Int(OnnxGraph g, OnnxNode node, string name, long fallback)
+    public static long Int(OnnxGraph g, OnnxNode node, string name, long fallback) =>
+        Attribute(g, node, name, OnnxFields.AttributeInt, "an int", fallback, a => a.I);
+
+    public static float Float(OnnxGraph g, OnnxNode node, string name, float fallback) =>
+        Attribute(g, node, name, OnnxFields.AttributeFloat, "a float", fallback, a => a.F);
+
+    public static long[]? Ints(OnnxGraph g, OnnxNode node, string name) =>
+        Attribute<long[]?>(g, node, name, OnnxFields.AttributeInts, "a list of ints", null, a => a.Ints);
+
+    public static string String(OnnxGraph g, OnnxNode node, string name, string fallback) =>
+        Attribute(g, node, name, OnnxFields.AttributeString, "a string", fallback, a => a.S);
+
+    // The attribute's value when present (a missing type field, 0, is taken on trust), else the fallback.
+    private static T Attribute<T>(OnnxGraph g, OnnxNode node, string name, int type, string kind, T fallback, Func<OnnxAttributeValue, T?> value)
     {
         if (!node.Attributes.TryGetValue(name, out OnnxAttributeValue? a))
         {
             return fallback;
         }
-        return a.Type is OnnxFields.AttributeInt or 0 ? a.I : throw g.Error(node, $"attribute '{name}' must be an int.");
-    }
-
-    public static float Float(OnnxGraph g, OnnxNode node, string name, float fallback)
-    {
-        if (!node.Attributes.TryGetValue(name, out OnnxAttributeValue? a))
-        {
-            return fallback;
-        }
-        return a.Type is OnnxFields.AttributeFloat or 0 ? a.F : throw g.Error(node, $"attribute '{name}' must be a float.");
-    }
-
-    public static long[]? Ints(OnnxGraph g, OnnxNode node, string name)
-    {
-        if (!node.Attributes.TryGetValue(name, out OnnxAttributeValue? a))
-        {
-            return null;
-        }
-        return a.Type is OnnxFields.AttributeInts or 0 ? a.Ints : throw g.Error(node, $"attribute '{name}' must be a list of ints.");
-    }
-
-    public static string String(OnnxGraph g, OnnxNode node, string name, string fallback)
-    {
-        if (!node.Attributes.TryGetValue(name, out OnnxAttributeValue? a))
-        {
-            return fallback;
-        }
-        return a.Type is OnnxFields.AttributeString or 0 && a.S is not null ? a.S : throw g.Error(node, $"attribute '{name}' must be a string.");
+        return (a.Type == type || a.Type == 0) && value(a) is { } v ? v : throw g.Error(node, $"attribute '{name}' must be {kind}.");
     }
 
     /// <summary>

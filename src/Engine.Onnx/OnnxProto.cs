@@ -535,50 +535,15 @@ internal sealed class OnnxModelProto
                 case OnnxFields.ModelOpsetImport:
                 {
                     reader.RequireType(wire, WireType.LengthDelimited, "opset_import");
-                    var opset = new ProtoReader(reader.ReadBytes(), name + ": OperatorSetIdProto");
-                    string domain = "";
-                    long version = 0;
-                    while (!opset.AtEnd)
-                    {
-                        (int f, WireType w) = opset.ReadTag();
-                        if (f == OnnxFields.OpsetDomain && w == WireType.LengthDelimited)
-                        {
-                            domain = opset.ReadString();
-                        }
-                        else if (f == OnnxFields.OpsetVersion && w == WireType.Varint)
-                        {
-                            version = opset.ReadInt64();
-                        }
-                        else
-                        {
-                            opset.Skip(w);
-                        }
-                    }
-                    model.Opsets[domain] = version;
+                    (Dictionary<int, string> text, Dictionary<int, long> numbers) = ReadFlat(reader.ReadBytes(), name + ": OperatorSetIdProto");
+                    model.Opsets[text.GetValueOrDefault(OnnxFields.OpsetDomain, "")] = numbers.GetValueOrDefault(OnnxFields.OpsetVersion);
                     break;
                 }
                 case OnnxFields.ModelMetadataProps:
                 {
                     reader.RequireType(wire, WireType.LengthDelimited, "metadata_props");
-                    var entry = new ProtoReader(reader.ReadBytes(), name + ": StringStringEntryProto");
-                    string key = "", value = "";
-                    while (!entry.AtEnd)
-                    {
-                        (int f, WireType w) = entry.ReadTag();
-                        if (f == OnnxFields.EntryKey && w == WireType.LengthDelimited)
-                        {
-                            key = entry.ReadString();
-                        }
-                        else if (f == OnnxFields.EntryValue && w == WireType.LengthDelimited)
-                        {
-                            value = entry.ReadString();
-                        }
-                        else
-                        {
-                            entry.Skip(w);
-                        }
-                    }
-                    model.Metadata[key] = value;
+                    (Dictionary<int, string> text, _) = ReadFlat(reader.ReadBytes(), name + ": StringStringEntryProto");
+                    model.Metadata[text.GetValueOrDefault(OnnxFields.EntryKey, "")] = text.GetValueOrDefault(OnnxFields.EntryValue, "");
                     break;
                 }
                 case OnnxFields.ModelGraph:
@@ -600,6 +565,31 @@ internal sealed class OnnxModelProto
             throw new InvalidDataException($"{name}: the model has no graph (is this an ONNX file?).");
         }
         return model;
+    }
+
+    // A small message of string and varint fields (OperatorSetIdProto, StringStringEntryProto): each field's last value.
+    private static (Dictionary<int, string> Text, Dictionary<int, long> Numbers) ReadFlat(ReadOnlySpan<byte> bytes, string context)
+    {
+        var reader = new ProtoReader(bytes, context);
+        var text = new Dictionary<int, string>();
+        var numbers = new Dictionary<int, long>();
+        while (!reader.AtEnd)
+        {
+            (int field, WireType wire) = reader.ReadTag();
+            if (wire == WireType.LengthDelimited)
+            {
+                text[field] = reader.ReadString();
+            }
+            else if (wire == WireType.Varint)
+            {
+                numbers[field] = reader.ReadInt64();
+            }
+            else
+            {
+                reader.Skip(wire);
+            }
+        }
+        return (text, numbers);
     }
 
     private void ReadGraph(ReadOnlySpan<byte> bytes, string name)

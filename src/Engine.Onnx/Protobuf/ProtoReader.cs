@@ -141,42 +141,32 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> bytes, string context)
     }
 
     /// <summary>Appends a repeated float field to <paramref name="values"/>, packed or unpacked.</summary>
-    public void ReadRepeatedFloat(WireType type, List<float> values)
-    {
-        if (type == WireType.Fixed32)
-        {
-            values.Add(ReadFixed32Float());
-            return;
-        }
-        RequireType(type, WireType.LengthDelimited, "a repeated float");
-        ReadOnlySpan<byte> raw = ReadBytes();
-        if (raw.Length % 4 != 0)
-        {
-            throw Error($"a packed float field of {raw.Length} bytes is not a whole number of floats");
-        }
-        for (int i = 0; i < raw.Length; i += 4)
-        {
-            values.Add(BinaryPrimitives.ReadSingleLittleEndian(raw[i..]));
-        }
-    }
+    public void ReadRepeatedFloat(WireType type, List<float> values) =>
+        ReadRepeatedFixed(type, values, WireType.Fixed32, 4, BinaryPrimitives.ReadSingleLittleEndian, "float");
 
     /// <summary>Appends a repeated double field to <paramref name="values"/>, packed or unpacked.</summary>
-    public void ReadRepeatedDouble(WireType type, List<double> values)
+    public void ReadRepeatedDouble(WireType type, List<double> values) =>
+        ReadRepeatedFixed(type, values, WireType.Fixed64, 8, BinaryPrimitives.ReadDoubleLittleEndian, "double");
+
+    private delegate T Decoder<T>(ReadOnlySpan<byte> bytes);
+
+    // One fixed-size value (unpacked), or a length-delimited run of them (packed) whose length must be a whole number of values.
+    private void ReadRepeatedFixed<T>(WireType type, List<T> values, WireType unpacked, int size, Decoder<T> decode, string what)
     {
-        if (type == WireType.Fixed64)
+        if (type == unpacked)
         {
-            values.Add(ReadFixed64Double());
+            values.Add(decode(Take(size)));
             return;
         }
-        RequireType(type, WireType.LengthDelimited, "a repeated double");
+        RequireType(type, WireType.LengthDelimited, $"a repeated {what}");
         ReadOnlySpan<byte> raw = ReadBytes();
-        if (raw.Length % 8 != 0)
+        if (raw.Length % size != 0)
         {
-            throw Error($"a packed double field of {raw.Length} bytes is not a whole number of doubles");
+            throw Error($"a packed {what} field of {raw.Length} bytes is not a whole number of values");
         }
-        for (int i = 0; i < raw.Length; i += 8)
+        for (int i = 0; i < raw.Length; i += size)
         {
-            values.Add(BinaryPrimitives.ReadDoubleLittleEndian(raw[i..]));
+            values.Add(decode(raw[i..]));
         }
     }
 
