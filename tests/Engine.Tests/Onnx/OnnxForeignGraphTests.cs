@@ -180,4 +180,44 @@ public sealed class OnnxForeignGraphTests
         Tensor x = OnnxTestNetworks.Inputs(6, [1, 6, 6]);
         Assert.Equal(OnnxTestNetworks.Logits(expected, x), OnnxTestNetworks.Logits(back, x));
     }
+
+    /// <summary>
+    /// A QDQ linear layer over MatMul with weights [in, out] quantized per output column (axis 1), a float bias, and a
+    /// float graph output: the int32-accumulator logits, sx sw[c] (acc + bias).
+    /// </summary>
+    [Fact]
+    public void A_qdq_matmul_with_column_scales_and_a_float_output_imports_with_int32_accumulator_logits()
+    {
+        var input = new QuantParams(0.02f, 10, 0, 255);
+        sbyte[] weights = [.. TestData.Uniform(24, 41).Select(v => (sbyte)MathF.Round(v * 127))];   // [out 3, in 8]
+        float[] scales = [0.011f, 0.007f, 0.013f];
+        float[] realBias = [0.5f, -0.25f, 0.125f];
+        int[] biasCodes = [.. realBias.Select((b, c) => (int)Math.Round(b / ((double)input.Scale * scales[c]), MidpointRounding.AwayFromZero))];
+        var expected = new QuantizedNetwork(
+            [new QuantizedLinear("fc", input, new QuantParams(1f, 0, 0, 255), weights, [3, 8], scales, [0, 0, 0], biasCodes, fusedRelu: false)],
+            input, [8], 0f, 1f, LogitsMode.Int32Accumulator);
+
+        sbyte[] columns = new sbyte[24];
+        for (int o = 0; o < 3; o++)
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                columns[i * 3 + o] = weights[o * 8 + i];
+            }
+        }
+        var g = new OnnxGraphBuilder();
+        g.Node("QuantizeLinear", "q", ["x", g.Floats("s", [], [input.Scale]), g.UInt8s("z", [], [(byte)input.ZeroPoint])], ["xq"])
+            .Node("DequantizeLinear", "dq", ["xq", "s", "z"], ["xr"])
+            .Node("DequantizeLinear", "w_dq", [g.Int8s("w", [8, 3], columns), g.Floats("ws", [3], scales)], ["wr"], OnnxAttribute.Int("axis", 1))
+            .Node("MatMul", "fc", ["xr", "wr"], ["m"])
+            .Node("Add", "fc_bias", ["m", g.Floats("b", [3], realBias)], ["y"])
+            .Input("x", OnnxDataType.Float, "N", 8)
+            .Output("y", OnnxDataType.Float, "N", 3);
+        QuantizedNetwork back = OnnxModel.Load(g.Build(), "matmul-qdq.onnx").Int8!;
+
+        Assert.Equal(LogitsMode.Int32Accumulator, back.Logits);
+        Assert.Equal(biasCodes, ((QuantizedLinear)back.Layers[0]).Bias);
+        Tensor x = OnnxTestNetworks.Inputs(9, [8]);
+        Assert.Equal(OnnxTestNetworks.Logits(expected, x), OnnxTestNetworks.Logits(back, x));
+    }
 }

@@ -153,6 +153,28 @@ public sealed class OnnxRefusalTests
     }
 
     [Fact]
+    public void Int8_pooling_that_changes_scale_and_a_bias_of_the_wrong_scale_are_refused()
+    {
+        var g = new OnnxGraphBuilder();
+        g.Node("QuantizeLinear", "q", ["x", g.Floats("s", [], [0.1f]), g.UInt8s("z", [], [0])], ["xq"])
+            .Node("DequantizeLinear", "dq", ["xq", "s", "z"], ["xr"])
+            .Node("AveragePool", "pool", ["xr"], ["p"], OnnxAttribute.Ints("kernel_shape", 2, 2), OnnxAttribute.Ints("strides", 2, 2))
+            .Node("QuantizeLinear", "pool_q", ["p", g.Floats("s2", [], [0.05f]), "z"], ["pq"])
+            .Node("DequantizeLinear", "pool_dq", ["pq", "s2", "z"], ["y"])
+            .Input("x", OnnxDataType.Float, "N", 1, 4, 4).Output("y", OnnxDataType.Float, "N", 1, 2, 2);
+        Refused(g.Build(), "QuantizeLinear node 'pool_q'", "scale");
+
+        g = new OnnxGraphBuilder();
+        g.Node("QuantizeLinear", "q", ["x", g.Floats("s", [], [0.1f]), g.UInt8s("z", [], [0])], ["xq"])
+            .Node("DequantizeLinear", "dq", ["xq", "s", "z"], ["xr"])
+            .Node("DequantizeLinear", "w_dq", [g.Int8s("w", [2, 4], new sbyte[8]), g.Floats("ws", [], [0.01f])], ["wr"])
+            .Node("DequantizeLinear", "b_dq", [g.Int32s("b", [2], [1, 2]), g.Floats("bs", [], [0.5f])], ["br"])
+            .Node("Gemm", "fc", ["xr", "wr", "br"], ["y"], OnnxAttribute.Int("transB", 1))
+            .Input("x", OnnxDataType.Float, "N", 4).Output("y", OnnxDataType.Float, "N", 2);
+        Refused(g.Build(), "DequantizeLinear node 'b_dq'", "bias scale");
+    }
+
+    [Fact]
     public void External_data_and_wrong_byte_counts_are_refused_naming_the_tensor()
     {
         byte[] external = new ProtoWriter()
