@@ -39,7 +39,7 @@ internal sealed class Int8GraphReader(OnnxGraph g)
         public int OutFeatures => Shape[0];
     }
 
-    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly LayerNames _names = new();
     private readonly List<QuantizedLayer> _layers = [];
 
     public QuantizedNetwork Read(int[] inputShape, float mean, float std)
@@ -69,7 +69,7 @@ internal sealed class Int8GraphReader(OnnxGraph g)
                 case (State.Codes or State.Real, "Flatten" or "Reshape" or "Identity"):
                     if (OnnxOperators.Flattens(g, node, shape))
                     {
-                        shape = AddLayer(node, new QuantizedFlatten(OnnxModel.LayerName(node, "flatten", _names), current), shape);
+                        shape = AddLayer(node, new QuantizedFlatten(_names.For(node, "flatten"), current), shape);
                     }
                     break;
                 case (State.Codes, "MatMulInteger"):
@@ -127,12 +127,12 @@ internal sealed class Int8GraphReader(OnnxGraph g)
                     break;
                 case (State.Pooled, "QuantizeLinear"):
                     RequireSame(node, current, Activation(node), "average pooling must keep its input's scale and zero point");
-                    shape = AddLayer(passThrough!, new QuantizedAvgPool2d(OnnxModel.LayerName(passThrough!, "pool", _names), current, pool.Kernel, pool.Stride), shape);
+                    shape = AddLayer(passThrough!, new QuantizedAvgPool2d(_names.For(passThrough!, "pool"), current, pool.Kernel, pool.Stride), shape);
                     state = State.Codes;
                     break;
                 case (State.Rectified, "QuantizeLinear"):
                     RequireSame(node, current, Activation(node), "a ReLU that follows no weighted layer must keep its input's scale and zero point");
-                    shape = AddLayer(passThrough!, new QuantizedReLU(OnnxModel.LayerName(passThrough!, "relu", _names), current), shape);
+                    shape = AddLayer(passThrough!, new QuantizedReLU(_names.For(passThrough!, "relu"), current), shape);
                     state = State.Codes;
                     break;
 
@@ -481,9 +481,9 @@ internal sealed class Int8GraphReader(OnnxGraph g)
         try
         {
             return w.Conv is { } conv
-                ? new QuantizedConv2d(OnnxModel.LayerName(w.Node, "conv", _names), input, output, w.Codes, w.Shape, scales, zeroPoints, bias, w.Relu,
+                ? new QuantizedConv2d(_names.For(w.Node, "conv"), input, output, w.Codes, w.Shape, scales, zeroPoints, bias, w.Relu,
                     conv.Stride, conv.Padding)
-                : new QuantizedLinear(OnnxModel.LayerName(w.Node, "fc", _names), input, output, w.Codes, w.Shape, scales, zeroPoints, bias, w.Relu);
+                : new QuantizedLinear(_names.For(w.Node, "fc"), input, output, w.Codes, w.Shape, scales, zeroPoints, bias, w.Relu);
         }
         catch (ArgumentException e)
         {

@@ -147,23 +147,43 @@ internal sealed class OnnxGraph
             }
         }
 
-        // Fold constant nodes, in whatever order the file lists them, until nothing changes.
-        var pending = new List<OnnxNode>(model.Nodes);
-        for (bool changed = true; changed;)
+        // Fold constant nodes in dependency order, whatever order the file lists them in: a node is folded once every
+        // value it reads is constant (a work list over readers, linear in the graph's size even for hostile files).
+        var readers = new Dictionary<string, List<OnnxNode>>(StringComparer.Ordinal);
+        var unresolved = new Dictionary<OnnxNode, int>(ReferenceEqualityComparer.Instance);
+        var ready = new Queue<OnnxNode>();
+        foreach (OnnxNode node in model.Nodes)
         {
-            changed = false;
-            for (int i = 0; i < pending.Count; i++)
+            var reads = node.Inputs.Where(x => x.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+            int missing = 0;
+            foreach (string x in reads)
             {
-                OnnxNode node = pending[i];
-                bool constantInputs = node.Inputs.All(x => x.Length == 0 || constants.ContainsKey(x));
-                if (node.OpType == "Constant" || (constantInputs && node.Inputs.Any(x => x.Length > 0)))
+                if (!constants.ContainsKey(x))
                 {
-                    constants[node.Outputs[0]] = Fold(node, constants, file);
-                    pending.RemoveAt(i--);
-                    changed = true;
+                    missing++;
+                    (readers.TryGetValue(x, out List<OnnxNode>? list) ? list : readers[x] = []).Add(node);
+                }
+            }
+            unresolved[node] = missing;
+            if (node.OpType == "Constant" || (missing == 0 && reads.Count > 0))
+            {
+                ready.Enqueue(node);
+            }
+        }
+        var folded = new HashSet<OnnxNode>(ReferenceEqualityComparer.Instance);
+        while (ready.TryDequeue(out OnnxNode? node))
+        {
+            constants[node.Outputs[0]] = Fold(node, constants, file);
+            folded.Add(node);
+            foreach (OnnxNode reader in readers.GetValueOrDefault(node.Outputs[0]) ?? [])
+            {
+                if (--unresolved[reader] == 0 && reader.OpType != "Constant")
+                {
+                    ready.Enqueue(reader);
                 }
             }
         }
+        var pending = model.Nodes.Where(n => !folded.Contains(n)).ToList();
 
         // The rest: every node reads exactly one non-constant value, and every value feeds at most one node.
         var consumers = new Dictionary<string, OnnxNode>(StringComparer.Ordinal);
@@ -196,7 +216,8 @@ internal sealed class OnnxGraph
             chain.Add(next);
             value = next.Outputs[0];
         }
-        OnnxNode? stray = pending.FirstOrDefault(n => !chain.Contains(n));
+        var onChain = new HashSet<OnnxNode>(chain, ReferenceEqualityComparer.Instance);
+        OnnxNode? stray = pending.FirstOrDefault(n => !onChain.Contains(n));
         if (stray is not null)
         {
             throw new InvalidDataException($"{file}: {stray.Label}: not on the path from the graph input to its output.");

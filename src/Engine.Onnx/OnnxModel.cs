@@ -144,30 +144,41 @@ public static partial class OnnxModel
             : throw new InvalidDataException($"{name}: metadata '{key}' = '{text}' is not a number.");
     }
 
-    /// <summary>A layer name from the node's name where it is a plain identifier not yet used, else kind + counter.</summary>
-    internal static string LayerName(OnnxNode node, string kind, HashSet<string> used)
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    internal static partial Regex PlainName();
+}
+
+/// <summary>
+/// Layer names for an imported network: the node's name where it is a plain identifier not yet taken (our own exports,
+/// most hand-built graphs), else the kind and a counter (conv1, relu2, fc1, ...), as torch's "/conv1/Conv" is not a
+/// valid layer name. Counters continue per kind, so naming stays linear in the number of layers.
+/// </summary>
+internal sealed class LayerNames
+{
+    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _next = new(StringComparer.Ordinal);
+
+    public string For(OnnxNode node, string kind)
     {
-        if (PlainName().IsMatch(node.Name) && used.Add(node.Name))
+        if (OnnxModel.PlainName().IsMatch(node.Name) && _used.Add(node.Name))
         {
             return node.Name;
         }
-        for (int i = 1; ; i++)
+        for (int i = _next.GetValueOrDefault(kind, 1); ; i++)
         {
-            if (used.Add($"{kind}{i}"))
+            if (_used.Add($"{kind}{i}"))
             {
+                _next[kind] = i + 1;
                 return $"{kind}{i}";
             }
         }
     }
-
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
-    private static partial Regex PlainName();
 }
 
 /// <summary>Builds a float <see cref="Sequential"/> from a resolved graph, copying the weights into PyTorch's layout.</summary>
 internal sealed class FloatGraphReader(OnnxGraph g)
 {
-    private readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    private readonly LayerNames _names = new();
     private readonly List<(string, Layer)> _layers = [];
 
     public Sequential Read(int[] inputShape)
@@ -253,7 +264,7 @@ internal sealed class FloatGraphReader(OnnxGraph g)
         {
             throw g.Error(node, e.Message);
         }
-        _layers.Add((OnnxModel.LayerName(node, kind, _names), layer));
+        _layers.Add((_names.For(node, kind), layer));
         return output;
     }
 
