@@ -163,6 +163,8 @@ internal sealed class Int8GraphReader(OnnxGraph g)
             case State.Logits:
                 logits = LogitsMode.Int32Accumulator;
                 break;
+            case State.Weighted when weighted!.Relu:
+                throw g.Error(weighted.Node, "a Relu on the float output of the last layer is not supported (int32-accumulator logits are not clamped).");
             case State.Weighted:
                 // Float output of the last weighted layer: in QDQ terms sx sw[c] (acc + bias), the int32-accumulator logits.
                 shape = AddLayer(weighted!.Node, Build(weighted, current, UnusedOutput), shape);
