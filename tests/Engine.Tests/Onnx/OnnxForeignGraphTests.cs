@@ -1,5 +1,6 @@
 using Engine.Layers;
 using Engine.Onnx;
+using Engine.Onnx.Protobuf;
 using Engine.Quantization;
 using Engine.Tensors;
 
@@ -219,5 +220,71 @@ public sealed class OnnxForeignGraphTests
         Assert.Equal(biasCodes, ((QuantizedLinear)back.Layers[0]).Bias);
         Tensor x = OnnxTestNetworks.Inputs(9, [8]);
         Assert.Equal(OnnxTestNetworks.Logits(expected, x), OnnxTestNetworks.Logits(back, x));
+    }
+
+    /// <summary>
+    /// onnx.proto is proto2, where repeated numbers are unpacked unless declared packed: protobuf's own writers put
+    /// each dimension, attribute int and typed value in a field of its own. The reader takes both forms.
+    /// </summary>
+    [Fact]
+    public void Proto2_unpacked_repeated_fields_are_read_like_packed_ones()
+    {
+        Sequential network = OnnxTestNetworks.Tiny(seed: 9);
+        var conv = (Conv2d)network["conv1"];
+        var fc = (Linear)network["fc1"];
+        void Tensor(ProtoWriter t, string name, long[] dims, float[] values)
+        {
+            foreach (long d in dims)
+            {
+                t.Int(1, d);                             // dims, one field each
+            }
+            t.Int(2, (int)OnnxDataType.Float);
+            foreach (float v in values)
+            {
+                t.Float(4, v);                           // float_data, one fixed32 field each
+            }
+            t.String(8, name);
+        }
+        void Ints(ProtoWriter a, string name, params long[] values)
+        {
+            a.String(1, name).Int(20, 7);
+            foreach (long v in values)
+            {
+                a.Int(8, v);                             // ints, one varint field each
+            }
+        }
+        void Node(ProtoWriter graph, string op, string name, string[] inputs, string output, Action<ProtoWriter>? attributes = null) =>
+            graph.Message(1, n =>
+            {
+                foreach (string i in inputs)
+                {
+                    n.String(1, i);
+                }
+                n.String(2, output).String(3, name).String(4, op);
+                attributes?.Invoke(n);
+            });
+        byte[] model = new ProtoWriter()
+            .Int(1, 7)
+            .Message(8, o => o.String(1, "").Int(2, 13))
+            .Message(7, graph =>
+            {
+                Node(graph, "Conv", "conv", ["x", "w", "b"], "c", n => n.Message(5, a => Ints(a, "pads", 1, 1, 1, 1)).Message(5, a => Ints(a, "kernel_shape", 3, 3)));
+                Node(graph, "Relu", "relu", ["c"], "r");
+                Node(graph, "AveragePool", "pool", ["r"], "p", n => n.Message(5, a => Ints(a, "kernel_shape", 2, 2)).Message(5, a => Ints(a, "strides", 2, 2)));
+                Node(graph, "Reshape", "flat", ["p", "shape"], "f");
+                Node(graph, "Gemm", "fc", ["f", "fw", "fb"], "y", n => n.Message(5, a => a.String(1, "transB").Int(20, 2).Int(3, 1)));
+                graph.Message(5, t => Tensor(t, "w", [2, 1, 3, 3], Values(conv.Weight)));
+                graph.Message(5, t => Tensor(t, "b", [2], Values(conv.Bias)));
+                graph.Message(5, t => Tensor(t, "fw", [3, 18], Values(fc.Weight)));
+                graph.Message(5, t => Tensor(t, "fb", [3], Values(fc.Bias)));
+                graph.Message(5, t => t.Int(1, 2).Int(2, (int)OnnxDataType.Int64).Int(7, -1).Int(7, 18).String(8, "shape"));   // int64_data unpacked
+                graph.Message(11, v => v.String(1, "x").Message(2, type => type.Message(1, tt => tt.Int(1, 1).Message(2, shape =>
+                    shape.Message(1, d => d.String(2, "N")).Message(1, d => d.Int(1, 1)).Message(1, d => d.Int(1, 6)).Message(1, d => d.Int(1, 6))))));
+                graph.Message(12, v => v.String(1, "y"));
+            })
+            .ToArray();
+        Sequential back = OnnxModel.Load(model, "proto2.onnx").Float!;
+        Tensor x = OnnxTestNetworks.Inputs(3, OnnxTestNetworks.TinyInput);
+        Assert.Equal(OnnxTestNetworks.Logits(network, x), OnnxTestNetworks.Logits(back, x));
     }
 }

@@ -111,4 +111,21 @@ public sealed class OnnxRoundTripTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void An_int8_network_ending_in_a_convolution_with_int32_logits_is_refused_by_the_exporter()
+    {
+        var network = new Sequential(("conv1", new Conv2d(1, 2, 3, padding: 1)), ("relu1", new ReLU()), ("conv2", new Conv2d(2, 3, 3)));
+        network.Initialize(new SeededRandom(2));
+        QuantizedNetwork quantized = OnnxTestNetworks.Quantize(network, [1, 6, 6]);
+        var e = Assert.Throws<NotSupportedException>(() => OnnxExporter.Export(quantized));
+        Assert.Contains("conv2", e.Message);
+        Assert.Contains("dequantized-output", e.Message);
+
+        // With dequantized-output logits it exports, and comes back with the same logits.
+        QuantizedNetwork dequantized = OnnxTestNetworks.Quantize(network, [1, 6, 6], logits: LogitsMode.DequantizedOutput);
+        QuantizedNetwork back = OnnxModel.Load(OnnxExporter.Export(dequantized), "conv.onnx").Int8!;
+        Tensor x = OnnxTestNetworks.Inputs(3, [1, 6, 6]);
+        Assert.Equal(OnnxTestNetworks.Logits(dequantized, x), OnnxTestNetworks.Logits(back, x));
+    }
 }
