@@ -1,4 +1,5 @@
 using System.Globalization;
+using Engine.IO;
 using Engine.Layers;
 using Engine.Quantization;
 
@@ -31,8 +32,8 @@ namespace Engine.Onnx;
 /// With int32-accumulator logits (our default) the last linear layer is integer arithmetic throughout, so that it is
 /// exact: MatMulInteger(codes, int8 weights [in, out], zero points) -> Add(int32 bias) -> Cast(float) ->
 /// Mul(input_scale x weight_scale[c]), the product written as a Mul of the two constants that computes exactly the
-/// float product our layer uses. With dequantized-output logits the last layer is a hidden layer followed by
-/// DequantizeLinear. The input is quantized by QuantizeLinear, which rounds half to even where ours rounds half away
+/// float product our layer uses (a network that ends in a convolution is exported with dequantized-output logits only).
+/// With dequantized-output logits the last layer is a hidden layer followed by DequantizeLinear. The input is quantized by QuantizeLinear, which rounds half to even where ours rounds half away
 /// from zero: the two differ only on exact ties.
 /// </para>
 /// </summary>
@@ -48,10 +49,10 @@ public static class OnnxExporter
     public const int Opset = 13;
 
     /// <summary>The <c>format</c> metadata of a float export (the safetensors float format's name).</summary>
-    public const string FloatFormat = "engine.float";
+    public const string FloatFormat = ModelFile.FloatFormat;
 
     /// <summary>The <c>format</c> metadata of an int8 export (the safetensors int8 format's name).</summary>
-    public const string Int8Format = "engine.int8";
+    public const string Int8Format = QuantizedModelFile.Int8Format;
 
     /// <summary>
     /// The ONNX bytes of a float network for per-sample inputs of <paramref name="inputShape"/> (C, H, W), with the input
