@@ -27,21 +27,17 @@ public sealed class ProtoWriter
     /// <summary>A 32-bit float field (wire type 5).</summary>
     public ProtoWriter Float(int field, float value)
     {
-        Tag(field, WireType.Fixed32);
         Span<byte> b = stackalloc byte[4];
         BinaryPrimitives.WriteSingleLittleEndian(b, value);
-        _bytes.Write(b);
-        return this;
+        return Fixed(field, WireType.Fixed32, b);
     }
 
     /// <summary>A 64-bit double field (wire type 1).</summary>
     public ProtoWriter Double(int field, double value)
     {
-        Tag(field, WireType.Fixed64);
         Span<byte> b = stackalloc byte[8];
         BinaryPrimitives.WriteDoubleLittleEndian(b, value);
-        _bytes.Write(b);
-        return this;
+        return Fixed(field, WireType.Fixed64, b);
     }
 
     /// <summary>A length-delimited field holding <paramref name="value"/> as is.</summary>
@@ -84,6 +80,13 @@ public sealed class ProtoWriter
             BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(i * 4), values[i]);
         }
         return Bytes(field, raw);
+    }
+
+    private ProtoWriter Fixed(int field, WireType wireType, ReadOnlySpan<byte> littleEndian)
+    {
+        Tag(field, wireType);
+        _bytes.Write(littleEndian);
+        return this;
     }
 
     private void Tag(int field, WireType wireType) => Varint((ulong)(((long)field << 3) | (long)wireType));
