@@ -103,6 +103,8 @@ public sealed class OnnxMutationTests
         OnnxImport imported = OnnxModel.Load(model, "long.onnx");
         Assert.Equal(n, imported.Float!.Layers.Count);
         Assert.Equal("relu20000", imported.Float.Layers[^1].Name);
-        Assert.True(clock.Elapsed.TotalSeconds < 5, $"{clock.Elapsed.TotalSeconds:F1} s to read {n} + {n} nodes");
+        // 7.5 s under a load of 20 on two cores; the quadratic folding this replaced (one pass over all pending nodes
+        // per folded node) took 190 s in the same conditions.
+        Assert.True(clock.Elapsed.TotalSeconds < 30, $"{clock.Elapsed.TotalSeconds:F1} s to read {n} + {n} nodes");
     }
 }
