@@ -6,6 +6,7 @@ using Engine.Data;
 using Engine.IO;
 using Engine.Kernels;
 using Engine.Layers;
+using Engine.Onnx;
 using Engine.Peers;
 using Engine.Quantization;
 using Engine.Tensors;
@@ -16,6 +17,8 @@ using Microsoft.ML.OnnxRuntime;
 //   dotnet run -c Release --project bench/Engine.Peers -- [--model model.safetensors] [--seconds 2] [--out bench/results]
 // First it checks that both compute the same logits, then it times inference (float and int8, batch 1 and 64,
 // threads 1 and 2) and prints the table that bench/README.md quotes.
+//   dotnet run -c Release --project bench/Engine.Peers -- --onnx-check --model model.safetensors [--int8 model.int8.safetensors]
+// only checks the ONNX export and import (Engine.Onnx) against ONNX Runtime on the 1,000 bundled test digits.
 string? modelPath = Arg("--model");
 double seconds = double.Parse(Arg("--seconds") ?? "2", CultureInfo.InvariantCulture);
 string outDir = Arg("--out") ?? "bench/results";
@@ -36,8 +39,23 @@ else
 MnistDataset train = MnistDataset.Load(dataDir, MnistSplit.Train), test = MnistDataset.Load(dataDir, MnistSplit.Test);
 var options = new QuantizationOptions { Logits = LogitsMode.DequantizedOutput };
 QuantizedNetwork quantized = Quantizer.Quantize(network, BatchIterator.Sequential(train, 100, mean, std), 1000, mean, std, options);
-byte[] floatOnnx = OnnxModels.Float(network, [1, 32, 32]), int8Onnx = OnnxModels.Int8Model(quantized);
+byte[] floatOnnx = OnnxExporter.Export(network, [1, 32, 32], mean, std), int8Onnx = OnnxExporter.Export(quantized);
 Directory.CreateDirectory(outDir);
+
+if (args.Contains("--onnx-check"))
+{
+    network.Threads = 2;
+    var int8Networks = new List<(string, QuantizedNetwork)>
+    {
+        ("per-channel, dequantized-output logits", quantized),
+        ("per-channel, int32-accumulator logits", Quantizer.Quantize(network, BatchIterator.Sequential(train, 100, mean, std), 1000, mean, std)),
+    };
+    if (Arg("--int8") is string int8Path)
+    {
+        int8Networks.Add(($"{Path.GetFileName(int8Path)}", QuantizedModelFile.Load(int8Path)));
+    }
+    return OnnxCheck.Run(network, mean, std, int8Networks, Images(test.Count), test.Count, outDir);
+}
 
 float[] Images(int n)
 {
@@ -62,14 +80,14 @@ void RunOrt(InferenceSession session, float[] input, int n, float[] logits)
 {
     using var x = OrtValue.CreateTensorValueFromMemory(input, [n, 1, 32, 32]);
     using var y = OrtValue.CreateTensorValueFromMemory(logits, [n, 10]);
-    session.Run(new RunOptions(), ["x"], [x], ["logits"], [y]);
+    session.Run(new RunOptions(), [OnnxExporter.InputName], [x], [OnnxExporter.OutputName], [y]);
 }
 
 // 1. Same logits.
 var report = new StringBuilder();
 {
     float[] input = Images(256);
-    WorkPartition.Threads = 2;
+    network.Threads = 2;
     var x = new FloatTensor(256, 1, 32, 32);
     input.CopyTo(x.Data);
     float[] ours = network.Forward(x).Data.ToArray();
@@ -115,7 +133,7 @@ double Median(Action run)
 var rows = new List<string[]>();
 foreach (int threads in new[] { 1, 2 })
 {
-    WorkPartition.Threads = threads;
+    network.Threads = threads;
     using InferenceSession ortFloat = Session(floatOnnx, threads, int8: false), ortInt8 = Session(int8Onnx, threads, int8: true);
     foreach (int batch in new[] { 1, 64 })
     {
@@ -124,7 +142,7 @@ foreach (int threads in new[] { 1, 2 })
         input.CopyTo(x.Data);
         double oursFloat = Median(() => network.Forward(x));
         double onnxFloat = Median(() => RunOrt(ortFloat, input, batch, logits));
-        double oursInt8 = Median(() => quantized.Predict(input, batch, logits));
+        double oursInt8 = Median(() => quantized.Predict(input, batch, logits, threads));
         double onnxInt8 = Median(() => RunOrt(ortInt8, input, batch, logits));
         rows.Add([$"{batch}", $"{threads}", Ms(oursFloat), Ms(onnxFloat), $"{onnxFloat / oursFloat:F2}", Ms(oursInt8), Ms(onnxInt8), $"{onnxInt8 / oursInt8:F2}", $"{oursFloat / oursInt8:F2}"]);
         Console.WriteLine(string.Join(" | ", rows[^1]));
@@ -139,7 +157,7 @@ foreach (int threads in new[] { 1, 2 })
     var sgd = new Sgd(network.NamedParameters().Select(p => p.Parameter), 0.001f, 0.9f);
     foreach (int threads in new[] { 1, 2 })
     {
-        WorkPartition.Threads = threads;
+        network.Threads = threads;
         double step = Median(() =>
         {
             network.ZeroGradients();

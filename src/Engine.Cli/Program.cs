@@ -15,6 +15,7 @@ var root = new RootCommand("engine: a pure-managed CNN engine that trains, prune
     EvalCommand.Create(),
     PruneCommand.Create(),
     QuantizeCommand.Create(),
+    ExportCommand.Create(),
 };
 
 ParseResult parse = root.Parse(args);

@@ -13,7 +13,7 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model file (safetensors).", Required = true };
+        var model = new Option<string>("--model") { Description = "Model file (safetensors, or .onnx of the supported operators).", Required = true };
         var data = CommonOptions.Data();
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
@@ -26,7 +26,7 @@ internal static class EvalCommand
     private static int Run(string modelPath, string dataDirectory, int threads, bool json)
     {
         // The same front door an embedding app uses: the format is told from the file's header.
-        Predictor model = Predictor.Load(modelPath, new PredictorOptions { Threads = threads });
+        (Predictor model, string format) = ModelLoader.Load(modelPath, threads);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
         IBatchSource test = BatchIterator.Sequential(testSet, 250, model.Preprocessing.Mean, model.Preprocessing.Std);
         if (!test.SampleShape.AsSpan().SequenceEqual(model.InputShape))
@@ -34,10 +34,7 @@ internal static class EvalCommand
             throw new InvalidDataException(
                 $"{Path.GetFileName(modelPath)} takes inputs [{string.Join(", ", model.InputShape.ToArray())}], but the digits in {dataDirectory} make [{string.Join(", ", test.SampleShape)}].");
         }
-        long parameters = model.Format == ModelFormat.Int8
-            ? model.QuantizedNetwork!.Layers.OfType<QuantizedWeightedLayer>().Sum(l => (long)l.Weights.Length + l.Bias.Length)
-            : model.FloatNetwork!.Network.ParameterCount;
-        string format = model.Format == ModelFormat.Int8 ? QuantizedModelFile.Int8Format : ModelFile.FloatFormat;
+        long parameters = ModelLoader.ParameterCount(model);
         var clock = Stopwatch.StartNew();
         float accuracy = Accuracy(model, test);
         double seconds = clock.Elapsed.TotalSeconds;
