@@ -188,12 +188,20 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
         RequantizeS32.Row(accumulators, _addends[c], _mantissas[c], _shifts[c], Output.ZeroPoint, low, byte.MaxValue, output);
     }
 
-    /// <summary>Real outputs of channel <paramref name="c"/> straight from the accumulators: sx sw[c] (acc + addend).</summary>
-    protected float Dequantize(int c, int accumulator) => _logitScales[c] * (float)((long)accumulator + _addends[c]);
+    /// <summary>
+    /// Real output of channel <paramref name="c"/> straight from an accumulator: sx sw[c] (acc + addend), and
+    /// max(that, 0) when a ReLU is fused, exactly as the float network applies it (so such logits are never negative).
+    /// </summary>
+    protected float Dequantize(int c, int accumulator)
+    {
+        float real = _logitScales[c] * (float)((long)accumulator + _addends[c]);
+        return FusedRelu ? MathF.Max(real, 0f) : real;
+    }
 
     /// <summary>
     /// Runs the layer on <paramref name="samples"/> samples and writes real outputs taken from the int32 accumulators
-    /// (the <c>int32_accumulator</c> logits of the last layer), in the layer's output layout.
+    /// (the <c>int32_accumulator</c> logits of the last layer), in the layer's output layout: sx sw[c] (acc + addend),
+    /// clamped at 0 when a ReLU is fused.
     /// </summary>
     public abstract void ForwardAccumulators(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output, QuantizedWorkspace workspace);
 
