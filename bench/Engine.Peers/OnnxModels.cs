@@ -77,7 +77,7 @@ internal static class OnnxModels
                     {
                         // QLinearConv's per-tensor weight zero point is fine; it is only spelled as one value.
                     }
-                    int[] shape = w is QuantizedConv2d ? w.WeightShape : [w.OutFeatures, w.Depth, 1, 1];
+                    int[] shape = w is QuantizedConv2d ? w.WeightShape.ToArray() : [w.OutFeatures, w.Depth, 1, 1];
                     if (w is QuantizedLinear && !flat)
                     {
                         g.Node("Reshape", [x, g.Longs($"{name}.as_image", [4], [-1, w.Depth, 1, 1])], [$"{name}.in"]);
@@ -88,10 +88,10 @@ internal static class OnnxModels
                     g.Node("QLinearConv",
                     [
                         x, g.Scalar($"{name}.input_scale", w.Input.Scale), g.Code($"{name}.input_zero_point", w.Input.ZeroPoint),
-                        g.Int8s($"{name}.weight", shape, w.Weights), g.Floats($"{name}.weight_scale", [w.WeightScales.Length], w.WeightScales),
-                        g.Int8s($"{name}.weight_zero_point", [w.WeightZeroPoints.Length], w.WeightZeroPoints.Select(z => (sbyte)z).ToArray()),
+                        g.Int8s($"{name}.weight", shape, w.Weights.ToArray()), g.Floats($"{name}.weight_scale", [w.WeightScales.Length], w.WeightScales),
+                        g.Int8s($"{name}.weight_zero_point", [w.WeightZeroPoints.Length], w.WeightZeroPoints.ToArray().Select(z => (sbyte)z).ToArray()),
                         g.Scalar($"{name}.output_scale", w.Output.Scale), g.Code($"{name}.output_zero_point", w.Output.ZeroPoint),
-                        g.Int32s($"{name}.bias", [w.OutFeatures], w.Bias),
+                        g.Int32s($"{name}.bias", [w.OutFeatures], w.Bias.ToArray()),
                     ], [y], Ints("kernel_shape", k, k), Ints("strides", stride, stride), Ints("pads", pad, pad, pad, pad));
                     break;
                 }
