@@ -164,10 +164,9 @@ internal sealed class Int8GraphReader(OnnxGraph g)
             case State.Logits:
                 logits = LogitsMode.Int32Accumulator;
                 break;
-            case State.Weighted when weighted!.Relu:
-                throw g.Error(weighted.Node, "a Relu on the float output of the last layer is not supported (int32-accumulator logits are not clamped).");
             case State.Weighted:
-                // Float output of the last weighted layer: in QDQ terms sx sw[c] (acc + bias), the int32-accumulator logits.
+                // Float output of the last weighted layer: in QDQ terms sx sw[c] (acc + bias), the int32-accumulator logits;
+                // a Relu after it becomes the layer's fused ReLU, which clamps those logits at zero as the float Relu does.
                 shape = AddLayer(weighted!.Node, Build(weighted, current, UnusedOutput), shape);
                 logits = LogitsMode.Int32Accumulator;
                 break;

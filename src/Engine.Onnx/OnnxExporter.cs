@@ -128,11 +128,11 @@ public static class OnnxExporter
                 case QuantizedWeightedLayer w:
                 {
                     string real = codes.Real();
-                    int[] shape = w.WeightShape;
+                    int[] shape = w.WeightShape.ToArray();
                     string weight = Dequantized(g, $"{name}.weight", g.Int8s($"{name}.weight", shape, w.Weights),
                         g.Floats($"{name}.weight_scale", ScaleDims(w), w.WeightScales),
-                        g.Int8s($"{name}.weight_zero_point", ScaleDims(w), [.. w.WeightZeroPoints.Select(z => (sbyte)z)]));
-                    float[] biasScales = [.. w.WeightScales.Select(s => w.Input.Scale * s)];
+                        g.Int8s($"{name}.weight_zero_point", ScaleDims(w), [.. w.WeightZeroPoints.ToArray().Select(z => (sbyte)z)]));
+                    float[] biasScales = [.. w.WeightScales.ToArray().Select(s => w.Input.Scale * s)];
                     string bias = Dequantized(g, $"{name}.bias", g.Int32s($"{name}.bias", [w.OutFeatures], w.Bias),
                         g.Floats($"{name}.bias_scale", ScaleDims(w), biasScales), null);
                     string y = $"{name}.real";
@@ -228,7 +228,7 @@ public static class OnnxExporter
                 transposed[c * o + r] = w.Weights[r * d + c];
             }
         }
-        bool oneZeroPoint = w.WeightZeroPoints.All(z => z == w.WeightZeroPoints[0]);
+        bool oneZeroPoint = !w.WeightZeroPoints.ContainsAnyExcept(w.WeightZeroPoints[0]);
         sbyte[] zeroPoints = oneZeroPoint ? [(sbyte)w.WeightZeroPoints[0]] : [.. Enumerable.Range(0, o).Select(c => (sbyte)w.WeightZeroPoint(c))];
         g.Node("MatMulInteger", name,
             [codes.Codes, g.Int8s($"{name}.weight_t", [d, o], transposed), codes.ZeroPoint,

@@ -75,7 +75,7 @@ public static class QuantizedModelFile
                 continue;
             }
             string l = layer.Name;
-            tensors.Add(SafeTensor.FromSBytes($"{l}.weight", w.WeightShape, w.Weights));
+            tensors.Add(SafeTensor.FromSBytes($"{l}.weight", w.WeightShape.ToArray(), w.Weights));
             tensors.Add(SafeTensor.FromFloats($"{l}.weight_scale", [w.WeightScales.Length], w.WeightScales));
             tensors.Add(SafeTensor.FromInt32s($"{l}.weight_zero_point", [w.WeightZeroPoints.Length], w.WeightZeroPoints));
             tensors.Add(SafeTensor.FromInt32s($"{l}.bias", [w.Bias.Length], w.Bias));

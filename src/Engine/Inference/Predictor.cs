@@ -1,6 +1,8 @@
 using CommunityToolkit.HighPerformance;
 using CommunityToolkit.HighPerformance.Buffers;
 using System.Buffers.Binary;
+using System.Globalization;
+using System.Numerics.Tensors;
 using Engine.Data;
 using Engine.IO;
 using Engine.Layers;
@@ -13,6 +15,14 @@ namespace Engine.Inference;
 /// a stream or bytes (an embedded resource), then predict from any number of threads at once. A predictor is
 /// immutable: its parameters are read, never written, and each call's activations live in scratch rented for that call,
 /// so after the first call of a given batch size it allocates nothing, on any thread.
+/// <para>
+/// Inputs must be finite. A NaN or an infinity would otherwise give different answers on the two paths (float spreads
+/// a NaN to every logit; int8 would quantize it to a code), so <see cref="Predict(ReadOnlySpan{float}, int, Span{float})"/>,
+/// and <see cref="Classify"/> and <see cref="TopK"/> through it, refuse such an input with an
+/// <see cref="ArgumentException"/> naming the sample and the element, before any work and whatever the format. The
+/// check is one vectorised pass over the input (TensorPrimitives.IsFiniteAll), small beside the network, and allocates
+/// nothing.
+/// </para>
 /// <code>
 /// var model = Predictor.Load("digits.int8.safetensors");
 /// Span&lt;float&gt; input = stackalloc float[model.InputLength];
@@ -169,9 +179,15 @@ public sealed class Predictor
     /// <summary>
     /// outputs[samples, OutputShape] for normalised inputs[samples, InputShape] (see <see cref="PreparePixels"/>), on up to
     /// <see cref="Threads"/> threads. Thread-safe; the result does not depend on the thread count or the batch split.
+    /// Every input must be finite: a NaN or an infinity throws an <see cref="ArgumentException"/> naming the first such
+    /// sample and element, on the float and the int8 path alike, and nothing is written to <paramref name="outputs"/>.
     /// </summary>
     public void Predict(ReadOnlySpan<float> inputs, int samples, Span<float> outputs)
     {
+        if (samples >= 0 && inputs.Length == (long)samples * InputLength && !TensorPrimitives.IsFiniteAll(inputs))
+        {
+            ThrowNonFinite(inputs, InputLength);
+        }
         if (_float is not null)
         {
             _float.Predict(inputs, samples, outputs, Threads);
@@ -182,7 +198,7 @@ public sealed class Predictor
         }
     }
 
-    /// <summary>The class scores of one normalised input: output[OutputLength] for input[InputLength].</summary>
+    /// <summary>The class scores of one normalised input: output[OutputLength] for input[InputLength] (finite, as for the batch call).</summary>
     public void Predict(ReadOnlySpan<float> input, Span<float> output) => Predict(input, 1, output);
 
     /// <summary>The most likely class of one normalised input: argmax of its scores (the lowest class on ties).</summary>
@@ -222,6 +238,19 @@ public sealed class Predictor
         }
         FloatModel model = ModelFile.FromFile(file, name);
         return new Predictor(new InferenceNetwork(model.Network, model.InputShape, model.InputMean, model.InputStd), options);
+    }
+
+    // Only on the error path: find the first non-finite element and say where it is.
+    private static void ThrowNonFinite(ReadOnlySpan<float> inputs, int inputLength)
+    {
+        int i = 0;
+        while (float.IsFinite(inputs[i]))
+        {
+            i++;
+        }
+        throw new ArgumentException(
+            $"input sample {i / inputLength}, element {i % inputLength} is {inputs[i].ToString(CultureInfo.InvariantCulture)}: inputs must be finite numbers (NaN and infinity are refused).",
+            nameof(inputs));
     }
 
     private static InputPreprocessing PreprocessingOf(int[] shape, float mean, float std) => shape.Length == 3

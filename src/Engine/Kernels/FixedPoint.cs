@@ -7,9 +7,23 @@ namespace Engine.Kernels;
 /// </summary>
 public static class FixedPoint
 {
+    /// <summary>The largest exponent <see cref="QuantizeMultiplier"/> returns (TFLite's cap, quantization_util.cc).</summary>
+    public const int MaxShift = 30;
+
+    /// <summary>The smallest exponent <see cref="QuantizeMultiplier"/> returns; smaller multipliers become a zero mantissa.</summary>
+    public const int MinShift = -31;
+
     /// <summary>
-    /// Splits <paramref name="multiplier"/> (&gt; 0) into a Q0.31 mantissa in [2^30, 2^31) and an exponent:
-    /// multiplier = mantissa / 2^31 * 2^shift (TFLite, QuantizeMultiplier).
+    /// Splits <paramref name="multiplier"/> (finite, &gt; 0) into a Q0.31 mantissa in [2^30, 2^31) and an exponent in
+    /// [<see cref="MinShift"/>, <see cref="MaxShift"/>]: multiplier = mantissa / 2^31 * 2^shift (TFLite,
+    /// QuantizeMultiplier in kernels/internal/quantization_util.cc). At the two ends it does what TFLite does:
+    /// <list type="bullet">
+    /// <item>below 2^-32 (shift &lt; -31) every int32 input would round to 0, so the result is (0, 0), a zero multiplier;</item>
+    /// <item>at 2^30 and above (shift &gt; 30) it saturates to (2^31 - 1, 30), a multiplier of just under 2^30, as TFLite
+    /// does because its single-rounding MultiplyByQuantizedMultiplier supports shifts up to 30 only. Any input
+    /// other than 0 and +-1 then saturates int32 in <see cref="MultiplyByQuantizedMultiplier"/>, and +-1 gives about +-2^30:
+    /// far outside any 8-bit code, so a requantized output clamps to the same code as with the exact multiplier.</item>
+    /// </list>
     /// </summary>
     public static (int Mantissa, int Shift) QuantizeMultiplier(double multiplier)
     {
@@ -26,10 +40,14 @@ public static class FixedPoint
             mantissa /= 2;
             shift++;
         }
-        if (shift < -31)
+        if (shift < MinShift)
         {
             // Below 2^-32 every int32 input rounds to 0; say so with a zero mantissa rather than an unbounded shift.
             return (0, 0);
+        }
+        if (shift > MaxShift)
+        {
+            return (int.MaxValue, MaxShift);
         }
         return ((int)mantissa, shift);
     }
@@ -65,14 +83,29 @@ public static class FixedPoint
 
     /// <summary>
     /// x M for a multiplier split by <see cref="QuantizeMultiplier"/>: a left shift for M &gt;= 1 (saturating the shifted
-    /// value), the rounding doubling high multiply, then a rounding right shift (TFLite, MultiplyByQuantizedMultiplier).
+    /// value to int32), the rounding doubling high multiply, then a rounding right shift (TFLite,
+    /// MultiplyByQuantizedMultiplier, double rounding). Defined for every <paramref name="shift"/>, not only the
+    /// [<see cref="MinShift"/>, <see cref="MaxShift"/>] that <see cref="QuantizeMultiplier"/> produces:
+    /// <list type="bullet">
+    /// <item>shift &gt; 0: x 2^shift saturates to int32 before the multiply, so a shift of 32 or more saturates every
+    /// x other than 0 (it is never computed as a 64-bit shift, whose count would wrap at 64);</item>
+    /// <item>shift &lt; -31: 0, which is what the rounding right shift gives there (the high multiply's magnitude is
+    /// below 2^31, so dividing it by 2^32 or more rounds to 0).</item>
+    /// </list>
     /// </summary>
     public static int MultiplyByQuantizedMultiplier(int x, int mantissa, int shift)
     {
-        int leftShift = shift > 0 ? shift : 0;
-        int rightShift = shift > 0 ? 0 : -shift;
-        long shifted = (long)x << leftShift;
-        int input = (int)Math.Clamp(shifted, int.MinValue, int.MaxValue);
-        return RoundingDivideByPowerOfTwo(SaturatingRoundingDoublingHighMul(input, mantissa), rightShift);
+        if (shift > 0)
+        {
+            int input = shift >= 32
+                ? (x == 0 ? 0 : x > 0 ? int.MaxValue : int.MinValue)
+                : (int)Math.Clamp((long)x << shift, int.MinValue, int.MaxValue);   // |x| 2^31 < 2^63: exact in int64
+            return SaturatingRoundingDoublingHighMul(input, mantissa);
+        }
+        if (shift < -31)
+        {
+            return 0;
+        }
+        return RoundingDivideByPowerOfTwo(SaturatingRoundingDoublingHighMul(x, mantissa), -shift);
     }
 }

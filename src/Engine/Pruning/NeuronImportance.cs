@@ -54,9 +54,11 @@ public static class NeuronImportance
     /// Raw importance of each neuron of <paramref name="group"/> (higher matters more), divided by the layer's mean score
     /// so that layers of different sizes and gradient scales can be ranked together (a layer's mean normalised score is 1).
     /// </summary>
-    public static double[] Scores(PruningCriterion criterion, PruningGroup group, GradientStatistics? statistics, SeededRandom random)
-    {
-        double[] raw = criterion switch
+    public static double[] Scores(PruningCriterion criterion, PruningGroup group, GradientStatistics? statistics, SeededRandom random) =>
+        Normalise(RawScores(criterion, group, statistics, random));
+
+    private static double[] RawScores(PruningCriterion criterion, PruningGroup group, GradientStatistics? statistics, SeededRandom random) =>
+        criterion switch
         {
             PruningCriterion.L1 => WeightNorms(group, squared: false),
             PruningCriterion.L2 => WeightNorms(group, squared: true),
@@ -67,42 +69,57 @@ public static class NeuronImportance
             PruningCriterion.Taylor => Summary(statistics, group, criterion).Taylor,
             _ => throw new ArgumentOutOfRangeException(nameof(criterion)),
         };
-        return Normalise(raw);
-    }
 
     /// <summary>
     /// Ranks neurons by <paramref name="criterion"/> and removes a fraction <paramref name="amount"/> of the neurons of
     /// <paramref name="layers"/> (all prunable layers when null): the lowest-scoring ones in each layer, or with
     /// <paramref name="global"/> the lowest normalised scores across those layers together (at least one neuron always stays).
+    /// <para>
+    /// Neurons in <paramref name="alreadyPruned"/> (the mask of an earlier step) stay pruned and count toward the
+    /// amount: each layer ends with round(amount x neurons) pruned neurons (the same total with <paramref name="global"/>),
+    /// or with the earlier ones alone when they are already more. The rest are chosen among the live neurons only, with
+    /// scores normalised over the live neurons, so the plan does not depend on what the criterion says about masked
+    /// neurons (random scores, or statistics recorded before or after a mask zeroed their gradients).
+    /// </para>
     /// </summary>
     public static PruningPlan Rank(Sequential network, int[] inputShape, PruningCriterion criterion, double amount,
-        IReadOnlyCollection<string>? layers = null, bool global = false, GradientStatistics? statistics = null, ulong seed = 0)
+        IReadOnlyCollection<string>? layers = null, bool global = false, GradientStatistics? statistics = null, ulong seed = 0,
+        PruningPlan? alreadyPruned = null)
     {
         if (!(amount >= 0 && amount <= 1))
         {
             throw new ArgumentOutOfRangeException(nameof(amount), amount, "the amount to prune must be between 0 and 1.");
         }
         IReadOnlyList<PruningGroup> groups = Select(network, inputShape, layers);
+        PruningPlan plan = Carry(network, inputShape, alreadyPruned);
         var random = new SeededRandom(seed);
-        var scored = groups.Select(g => (Group: g, Scores: Scores(criterion, g, statistics, random))).ToList();
-        var plan = new PruningPlan();
+        var scored = new List<(PruningGroup Group, int[] Live, double[] Scores)>();
+        foreach (PruningGroup g in groups)
+        {
+            // Scores are drawn for every neuron (the random stream does not depend on the mask), then only the live
+            // ones are normalised and ranked.
+            double[] raw = RawScores(criterion, g, statistics, random);
+            int[] pruned = plan.RemovedFrom(g.Name);
+            int[] live = Enumerable.Range(0, g.Neurons).Except(pruned).ToArray();
+            scored.Add((g, live, Normalise(live.Select(n => raw[n]).ToArray())));
+        }
         if (!global)
         {
-            foreach ((PruningGroup g, double[] scores) in scored)
+            foreach ((PruningGroup g, int[] live, double[] scores) in scored)
             {
-                int count = (int)Math.Round(amount * g.Neurons);
-                plan.Remove(g.Name, Lowest(scores, count));
+                int count = (int)Math.Round(amount * g.Neurons) - (g.Neurons - live.Length);
+                plan.Remove(g.Name, Lowest(scores, Math.Max(count, 0)).Select(i => live[i]));
             }
-            plan.Validate(groups);
+            plan.Validate(PruningGroups.Find(network, inputShape));
             return plan;
         }
-        int total = (int)Math.Round(amount * groups.Sum(g => g.Neurons));
-        var removed = groups.ToDictionary(g => g.Name, _ => 0);
+        var removed = scored.ToDictionary(s => s.Group.Name, s => s.Group.Neurons - s.Live.Length);
+        int total = (int)Math.Round(amount * groups.Sum(g => g.Neurons)) - removed.Values.Sum();
         foreach (var (layer, neuron, _) in scored
-                     .SelectMany(s => s.Scores.Select((score, i) => (Layer: s.Group, Neuron: i, Score: score)))
+                     .SelectMany(s => s.Scores.Select((score, i) => (Layer: s.Group, Neuron: s.Live[i], Score: score)))
                      .OrderBy(x => x.Score).ThenBy(x => x.Layer.Name, StringComparer.Ordinal).ThenBy(x => x.Neuron))
         {
-            if (total == 0)
+            if (total <= 0)
             {
                 break;
             }
@@ -120,24 +137,41 @@ public static class NeuronImportance
     /// The seed's criterion in threshold mode: removes every neuron whose normalised mean gradient size (MeanAbsMean over
     /// the layer's average) is below <paramref name="meanThreshold"/> and whose normalised spread (RmsStd over the layer's
     /// average) is below <paramref name="stdThreshold"/>. Dead neurons (gradients exactly zero) always qualify. At least
-    /// one neuron per layer stays.
+    /// one neuron per layer stays. Neurons in <paramref name="alreadyPruned"/> stay pruned; the thresholds are applied to
+    /// the live neurons, normalised over the live neurons (as <see cref="Rank"/> does).
     /// </summary>
     public static PruningPlan Threshold(Sequential network, int[] inputShape, GradientStatistics statistics,
-        double meanThreshold, double stdThreshold, IReadOnlyCollection<string>? layers = null)
+        double meanThreshold, double stdThreshold, IReadOnlyCollection<string>? layers = null, PruningPlan? alreadyPruned = null)
     {
-        var plan = new PruningPlan();
+        PruningPlan plan = Carry(network, inputShape, alreadyPruned);
         foreach (PruningGroup g in Select(network, inputShape, layers))
         {
             NeuronGradientSummary s = Summary(statistics, g, PruningCriterion.GradientStability);
-            double[] mean = Normalise(s.MeanAbsMean), std = Normalise(s.RmsStd);
-            int[] candidates = Enumerable.Range(0, g.Neurons).Where(i => mean[i] < meanThreshold && std[i] < stdThreshold).ToArray();
-            if (candidates.Length >= g.Neurons)
+            int[] live = Enumerable.Range(0, g.Neurons).Except(plan.RemovedFrom(g.Name)).ToArray();
+            double[] mean = Normalise(live.Select(n => s.MeanAbsMean[n]).ToArray()), std = Normalise(live.Select(n => s.RmsStd[n]).ToArray());
+            int[] candidates = Enumerable.Range(0, live.Length).Where(i => mean[i] < meanThreshold && std[i] < stdThreshold).ToArray();
+            if (candidates.Length >= live.Length)
             {
                 // Keep the neuron with the largest gradients rather than disconnect the network.
-                int keep = Enumerable.Range(0, g.Neurons).MaxBy(i => mean[i] * mean[i] + std[i] * std[i]);
+                int keep = Enumerable.Range(0, live.Length).MaxBy(i => mean[i] * mean[i] + std[i] * std[i]);
                 candidates = candidates.Where(i => i != keep).ToArray();
             }
-            plan.Remove(g.Name, candidates);
+            plan.Remove(g.Name, candidates.Select(i => live[i]));
+        }
+        return plan;
+    }
+
+    // A new plan holding the neurons of an earlier plan (checked against the network), which stay pruned.
+    private static PruningPlan Carry(Sequential network, int[] inputShape, PruningPlan? alreadyPruned)
+    {
+        var plan = new PruningPlan();
+        if (alreadyPruned is not null)
+        {
+            alreadyPruned.Validate(PruningGroups.Find(network, inputShape));
+            foreach ((string layer, int[] neurons) in alreadyPruned.Removed)
+            {
+                plan.Remove(layer, neurons);
+            }
         }
         return plan;
     }

@@ -26,7 +26,10 @@ public sealed record PruningOptions
     /// <summary>Epochs of fine-tuning after each pruning step.</summary>
     public int FineTuneEpochs { get; init; } = 1;
 
-    /// <summary>Pruning steps: each removes Amount / Iterations of the original neurons and is followed by fine-tuning.</summary>
+    /// <summary>
+    /// Pruning steps: each removes Amount / Iterations of the original neurons and is followed by fine-tuning. With masks,
+    /// neurons masked by one step stay masked in the next, so exactly round(Amount x neurons) are masked at the end.
+    /// </summary>
     public int Iterations { get; init; } = 1;
 
     /// <summary>Peak learning rate of fine-tuning (cosine to zero, no warm-up).</summary>
@@ -75,14 +78,17 @@ public static class PruningRun
         float accuracyBefore = Evaluation.Accuracy(network, test);
         float afterPrune = accuracyBefore, afterFineTune = accuracyBefore;
         MaskPruner? mask = null;
+        PruningPlan? masked = null;
         for (int step = 1; step <= options.Iterations; step++)
         {
-            // Structured: remove this step's share of what is left; masks: the cumulative fraction (masked neurons score lowest).
+            // Structured: remove this step's share of what is left. Masks: the cumulative fraction, where the neurons
+            // masked so far stay masked and count toward it (the next ones are chosen among the live neurons only).
             double done = options.Amount * (step - 1) / options.Iterations, target = options.Amount * step / options.Iterations;
             double fraction = options.Structured ? (target - done) / (1 - done) : target;
             PruningPlan plan = options.Thresholds is { } t && options.Criterion == PruningCriterion.GradientStability
-                ? NeuronImportance.Threshold(network, inputShape, Require(statistics), t.Mean, t.Std, options.Layers)
-                : NeuronImportance.Rank(network, inputShape, options.Criterion, fraction, options.Layers, options.Global, statistics, options.Seed + (ulong)step);
+                ? NeuronImportance.Threshold(network, inputShape, Require(statistics), t.Mean, t.Std, options.Layers, masked)
+                : NeuronImportance.Rank(network, inputShape, options.Criterion, fraction, options.Layers, options.Global, statistics,
+                    options.Seed + (ulong)step, masked);
             if (options.Structured)
             {
                 network = StructuredPruner.Apply(network, plan, inputShape);
@@ -90,6 +96,7 @@ public static class PruningRun
             else
             {
                 mask = MaskPruner.Apply(network, plan, inputShape);
+                masked = plan;
             }
             afterPrune = Evaluation.Accuracy(network, test);
             afterFineTune = afterPrune;

@@ -97,8 +97,8 @@ public static class QuantizationReport
             }
             reports.Add(new LayerQuantizationReport(
                 layer.Name, layer.PerChannel,
-                layer.WeightScales.Min(), layer.WeightScales.Max(),
-                layer.WeightZeroPoints.Min(), layer.WeightZeroPoints.Max(),
+                System.Numerics.Tensors.TensorPrimitives.Min(layer.WeightScales), System.Numerics.Tensors.TensorPrimitives.Max(layer.WeightScales),
+                System.Numerics.Tensors.TensorPrimitives.Min(layer.WeightZeroPoints), System.Numerics.Tensors.TensorPrimitives.Max(layer.WeightZeroPoints),
                 System.Numerics.Tensors.TensorPrimitives.Min(floatWeights), System.Numerics.Tensors.TensorPrimitives.Max(floatWeights),
                 ErrorSummary.Of(layer.DequantizedWeights(), floatWeights),
                 layer.Input, layer.Output,

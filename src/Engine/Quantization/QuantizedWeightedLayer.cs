@@ -17,16 +17,29 @@ namespace Engine.Quantization;
 /// </summary>
 public abstract class QuantizedWeightedLayer : QuantizedLayer
 {
+    private readonly sbyte[] _weights;
+    private readonly int[] _weightShape, _weightZeroPoints, _bias;
+    private readonly float[] _weightScales;
     private readonly int[] _packedWeights;
     private readonly int[] _addends, _mantissas, _shifts;
     private readonly float[] _logitScales;
     private readonly bool _hasWeightZeroPoints;
 
-    /// <summary>Builds the layer's integer output stage from its codes and parameters; rejects values that could overflow int32.</summary>
+    /// <summary>
+    /// Builds the layer's integer output stage from its codes and parameters; rejects values that could overflow int32.
+    /// The arrays are copied: changing them afterwards does not change the layer.
+    /// </summary>
     protected QuantizedWeightedLayer(string name, QuantParams input, QuantParams output, sbyte[] weights, int[] weightShape,
         float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu)
         : base(name, input, output)
     {
+        // Copied first, so that nothing the caller still holds can desynchronise the codes from the checks, the packed
+        // weights and the addends.
+        _weights = weights = [.. weights];
+        _weightShape = weightShape = [.. weightShape];
+        _weightScales = weightScales = [.. weightScales];
+        _weightZeroPoints = weightZeroPoints = [.. weightZeroPoints];
+        _bias = bias = [.. bias];
         OutFeatures = weightShape[0];
         Depth = weights.Length / Math.Max(OutFeatures, 1);
         if (OutFeatures <= 0 || Depth <= 0 || OutFeatures * Depth != weights.Length)
@@ -59,13 +72,8 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
         CheckActivation(name, "input", input);
         CheckActivation(name, "output", output);
 
-        Weights = weights;
-        WeightShape = weightShape;
-        WeightScales = weightScales;
-        WeightZeroPoints = weightZeroPoints;
-        Bias = bias;
         FusedRelu = fusedRelu;
-        _hasWeightZeroPoints = weightZeroPoints.Any(z => z != 0);
+        _hasWeightZeroPoints = _weightZeroPoints.Any(z => z != 0);
 
         _packedWeights = new int[GemmS8U8.PackedWeightsLength(OutFeatures, Depth, Variant)];
         GemmS8U8.PackWeights(OutFeatures, Depth, weights, Depth, _packedWeights, Variant);
@@ -109,32 +117,32 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     /// <summary>Weights per output channel: in_features, or in_channels kh kw.</summary>
     public int Depth { get; }
 
-    /// <summary>int8 weight codes in the float weight's layout.</summary>
-    public sbyte[] Weights { get; }
+    /// <summary>int8 weight codes in the float weight's layout (read-only: the layer computes from packed copies of them).</summary>
+    public ReadOnlySpan<sbyte> Weights => _weights;
 
     /// <summary>The float weight's shape: [out, in] or [out, in, kh, kw].</summary>
-    public int[] WeightShape { get; }
+    public ReadOnlySpan<int> WeightShape => _weightShape;
 
-    /// <summary>Weight scales: one per output channel, or one for the tensor.</summary>
-    public float[] WeightScales { get; }
+    /// <summary>Weight scales: one per output channel, or one for the tensor (read-only: the multipliers are derived from them).</summary>
+    public ReadOnlySpan<float> WeightScales => _weightScales;
 
-    /// <summary>Weight zero points, shaped as <see cref="WeightScales"/> (all 0 when symmetric).</summary>
-    public int[] WeightZeroPoints { get; }
+    /// <summary>Weight zero points, shaped as <see cref="WeightScales"/> (all 0 when symmetric; read-only).</summary>
+    public ReadOnlySpan<int> WeightZeroPoints => _weightZeroPoints;
 
-    /// <summary>int32 bias; real bias[c] = Bias[c] input_scale weight_scale[c].</summary>
-    public int[] Bias { get; }
+    /// <summary>int32 bias; real bias[c] = Bias[c] input_scale weight_scale[c] (read-only: it is folded into the addends).</summary>
+    public ReadOnlySpan<int> Bias => _bias;
 
     /// <summary>Whether a following ReLU is fused by clamping at the output zero point.</summary>
     public bool FusedRelu { get; }
 
     /// <summary>Whether the weights are quantized per output channel.</summary>
-    public bool PerChannel => WeightScales.Length == OutFeatures && OutFeatures > 1;
+    public bool PerChannel => _weightScales.Length == OutFeatures && OutFeatures > 1;
 
     /// <summary>The scale of output channel <paramref name="c"/>'s weights.</summary>
-    public float WeightScale(int c) => WeightScales.Length == 1 ? WeightScales[0] : WeightScales[c];
+    public float WeightScale(int c) => _weightScales.Length == 1 ? _weightScales[0] : _weightScales[c];
 
     /// <summary>The zero point of output channel <paramref name="c"/>'s weights.</summary>
-    public int WeightZeroPoint(int c) => WeightZeroPoints.Length == 1 ? WeightZeroPoints[0] : WeightZeroPoints[c];
+    public int WeightZeroPoint(int c) => _weightZeroPoints.Length == 1 ? _weightZeroPoints[0] : _weightZeroPoints[c];
 
     /// <summary>The fixed-point multiplier of output channel <paramref name="c"/>: sx sw[c] / sy = mantissa / 2^31 x 2^shift.</summary>
     public (int Mantissa, int Shift) Multiplier(int c) => (_mantissas[c], _shifts[c]);
@@ -145,12 +153,12 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     /// <summary>Dequantized weights: sw[c] (w - zw[c]).</summary>
     public float[] DequantizedWeights()
     {
-        float[] real = new float[Weights.Length];
+        float[] real = new float[_weights.Length];
         for (int c = 0; c < OutFeatures; c++)
         {
             for (int p = 0; p < Depth; p++)
             {
-                real[c * Depth + p] = WeightScale(c) * (Weights[c * Depth + p] - WeightZeroPoint(c));
+                real[c * Depth + p] = WeightScale(c) * (_weights[c * Depth + p] - WeightZeroPoint(c));
             }
         }
         return real;
@@ -188,12 +196,20 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
         RequantizeS32.Row(accumulators, _addends[c], _mantissas[c], _shifts[c], Output.ZeroPoint, low, byte.MaxValue, output);
     }
 
-    /// <summary>Real outputs of channel <paramref name="c"/> straight from the accumulators: sx sw[c] (acc + addend).</summary>
-    protected float Dequantize(int c, int accumulator) => _logitScales[c] * (float)((long)accumulator + _addends[c]);
+    /// <summary>
+    /// Real output of channel <paramref name="c"/> straight from an accumulator: sx sw[c] (acc + addend), and
+    /// max(that, 0) when a ReLU is fused, exactly as the float network applies it (so such logits are never negative).
+    /// </summary>
+    protected float Dequantize(int c, int accumulator)
+    {
+        float real = _logitScales[c] * (float)((long)accumulator + _addends[c]);
+        return FusedRelu ? MathF.Max(real, 0f) : real;
+    }
 
     /// <summary>
     /// Runs the layer on <paramref name="samples"/> samples and writes real outputs taken from the int32 accumulators
-    /// (the <c>int32_accumulator</c> logits of the last layer), in the layer's output layout.
+    /// (the <c>int32_accumulator</c> logits of the last layer), in the layer's output layout: sx sw[c] (acc + addend),
+    /// clamped at 0 when a ReLU is fused.
     /// </summary>
     public abstract void ForwardAccumulators(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output, QuantizedWorkspace workspace);
 

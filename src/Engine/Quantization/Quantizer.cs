@@ -165,7 +165,11 @@ public static class Quantizer
         return (codes, scales, new int[outChannels]);
     }
 
-    /// <summary>bias[c] / (sx sw[c]) rounded half away from zero, saturated to int32.</summary>
+    /// <summary>
+    /// bias[c] / (sx sw[c]) rounded half away from zero, saturated to [-2^30, 2^30 - 1] (int.MinValue / 2 to
+    /// int.MaxValue / 2): half of int32, so that the bias plus the layer's accumulators still fits int32, which
+    /// <see cref="QuantizedWeightedLayer"/> requires (docs/quantization.md, "Scale and zero point").
+    /// </summary>
     public static int[] QuantizeBias(ReadOnlySpan<float> bias, QuantParams input, float[] weightScales)
     {
         int[] codes = new int[bias.Length];

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
 using Engine.Data;
 using Engine.Layers;
 
@@ -27,8 +29,47 @@ public readonly record struct BatchReport(int Epoch, int Epochs, int Batch, int 
 public readonly record struct EpochReport(int Epoch, int Epochs, float TrainLoss, float TrainAccuracy, float TestAccuracy, double Seconds, double SamplesPerSecond);
 
 /// <summary>
+/// Thrown when training meets a NaN or an infinity: in the loss, in a gradient, or in a parameter after the optimiser
+/// step. The network keeps the parameters it had after the last good step (<see cref="LastGoodStep"/>).
+/// </summary>
+public sealed class TrainingDivergedException : InvalidOperationException
+{
+    /// <summary>An exception for optimiser step <paramref name="step"/> (1-based) with a message saying where the fault is.</summary>
+    public TrainingDivergedException(string message, int step, int epoch, int batch, string location)
+        : base(message)
+    {
+        Step = step;
+        Epoch = epoch;
+        Batch = batch;
+        Location = location;
+    }
+
+    /// <summary>The optimiser step that failed, counted from 1 over the whole run; its update was not kept.</summary>
+    public int Step { get; }
+
+    /// <summary>The last step whose parameters the network holds (0: the parameters it started with).</summary>
+    public int LastGoodStep => Step - 1;
+
+    /// <summary>The epoch of the failed step, from 1.</summary>
+    public int Epoch { get; }
+
+    /// <summary>The batch of the failed step within its epoch, from 1.</summary>
+    public int Batch { get; }
+
+    /// <summary>Where the first non-finite value was found: a layer (for the loss) or a parameter such as "fc1.weight".</summary>
+    public string Location { get; }
+}
+
+/// <summary>
 /// The training loop: for each mini-batch, forward, cross-entropy, backward, observers, SGD step, with the learning
 /// rate schedule of <see cref="TrainingOptions"/>. The buffers are allocated once; the steps themselves allocate nothing.
+/// <para>
+/// Every step is checked for NaN and infinity (vectorised passes over the loss, the gradients and the updated
+/// parameters, small beside the step): a non-finite loss or gradient stops training before the update, and an update
+/// that leaves a parameter non-finite is undone. Either way <see cref="Run"/> throws a
+/// <see cref="TrainingDivergedException"/> naming the step and the layer or parameter, and the network keeps the
+/// parameters of the last good step.
+/// </para>
 /// </summary>
 public sealed class Trainer
 {
@@ -52,8 +93,11 @@ public sealed class Trainer
         var inputs = new FloatTensor([batchSize, .. train.SampleShape]);
         var labels = new int[batchSize];
         var loss = new CrossEntropyLoss(_options.LabelSmoothing);
-        var sgd = new Sgd(_network.NamedParameters().Select(p => p.Parameter), _options.LearningRate, _options.Momentum,
+        (string Name, Parameter Parameter)[] parameters = [.. _network.NamedParameters()];
+        var sgd = new Sgd(parameters.Select(p => p.Parameter), _options.LearningRate, _options.Momentum,
             _options.WeightDecay, nesterov: _options.Nesterov && _options.Momentum > 0f);
+        // The parameters before the current step, to undo an update that is not finite.
+        float[][] lastGood = parameters.Select(p => new float[p.Parameter.Value.Length]).ToArray();
         var reports = new List<EpochReport>();
         int step = 0;
         for (int epoch = 0; epoch < _options.Epochs; epoch++)
@@ -73,10 +117,39 @@ public sealed class Trainer
                 _network.ZeroGradients();
                 FloatTensor logits = _network.Forward(inputs);
                 float batchLoss = loss.Forward(logits, labels.AsSpan(0, count));
+                if (!float.IsFinite(batchLoss))
+                {
+                    throw LossFault(inputs, batchLoss, step + 1, epoch + 1, b + 1);
+                }
                 int batchCorrect = Evaluation.CountCorrect(logits, labels.AsSpan(0, count));
                 _network.Backward(loss.Backward());
+                foreach ((string name, Parameter p) in parameters)
+                {
+                    if (!TensorPrimitives.IsFiniteAll<float>(p.Gradient.Data))
+                    {
+                        throw Fault($"the gradient of {name} holds {FirstNonFinite(p.Gradient.Data)}", name, step + 1, epoch + 1, b + 1);
+                    }
+                }
                 observer?.OnGradients(_network);
+                for (int i = 0; i < parameters.Length; i++)
+                {
+                    parameters[i].Parameter.Value.Data.CopyTo(lastGood[i]);
+                }
                 sgd.Step();
+                for (int i = 0; i < parameters.Length; i++)
+                {
+                    Span<float> value = parameters[i].Parameter.Value.Data;
+                    if (!TensorPrimitives.IsFiniteAll<float>(value))
+                    {
+                        string found = FirstNonFinite(value);
+                        for (int j = 0; j < parameters.Length; j++)
+                        {
+                            lastGood[j].CopyTo(parameters[j].Parameter.Value.Data);
+                        }
+                        throw Fault($"the update (learning rate {sgd.LearningRate.ToString(CultureInfo.InvariantCulture)}) made {parameters[i].Name} {found}; it was undone",
+                            parameters[i].Name, step + 1, epoch + 1, b + 1);
+                    }
+                }
                 observer?.OnStep(_network);
                 step++;
                 lossSum += (double)batchLoss * count;
@@ -96,5 +169,41 @@ public sealed class Trainer
             observer?.OnEpoch(report);
         }
         return reports;
+    }
+
+    // The loss is not finite: find the first layer whose output is not, running the batch forward again (error path only).
+    private TrainingDivergedException LossFault(FloatTensor inputs, float batchLoss, int step, int epoch, int batch)
+    {
+        string loss = batchLoss.ToString(CultureInfo.InvariantCulture);
+        if (!TensorPrimitives.IsFiniteAll<float>(inputs.Data))
+        {
+            return Fault($"the loss is {loss}: the batch's input holds {FirstNonFinite(inputs.Data)}", "input", step, epoch, batch);
+        }
+        FloatTensor x = inputs;
+        foreach ((string name, Layer layer) in _network.Layers)
+        {
+            x = layer.Forward(x);
+            if (!TensorPrimitives.IsFiniteAll<float>(x.Data))
+            {
+                return Fault($"the loss is {loss}: the output of layer '{name}' is the first to hold {FirstNonFinite(x.Data)}", name, step, epoch, batch);
+            }
+        }
+        return Fault($"the loss is {loss} although the logits are finite", "loss", step, epoch, batch);
+    }
+
+    private static TrainingDivergedException Fault(string what, string location, int step, int epoch, int batch) =>
+        new($"training stopped at step {step} (epoch {epoch}, batch {batch}): {what}. The network keeps the parameters of " +
+            (step == 1 ? "its start (no step succeeded)." : $"step {step - 1}, the last good one."), step, epoch, batch, location);
+
+    private static string FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
+            {
+                return $"{values[i].ToString(CultureInfo.InvariantCulture)} at element {i}";
+            }
+        }
+        return "no non-finite value";
     }
 }

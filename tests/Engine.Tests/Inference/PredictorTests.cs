@@ -214,6 +214,37 @@ public class PredictorTests(PredictorFixture fixture) : IClassFixture<PredictorF
         Assert.Contains("cut.safetensors", Assert.Throws<InvalidDataException>(() => Predictor.Load(truncated, "cut.safetensors")).Message);
     }
 
+    [Theory]
+    [InlineData(ModelFormat.Float, float.NaN)]
+    [InlineData(ModelFormat.Int8, float.NaN)]
+    [InlineData(ModelFormat.Float, float.PositiveInfinity)]
+    [InlineData(ModelFormat.Int8, float.NegativeInfinity)]
+    public void Non_finite_inputs_are_refused_alike_on_both_paths_naming_sample_and_element(ModelFormat format, float bad)
+    {
+        // float used to spread one NaN pixel to every logit while int8 mapped it to the zero point.
+        Predictor model = Predictor.Load(fixture.Bytes(format), "model", new PredictorOptions { Threads = 2 });
+        float[] inputs = fixture.Samples(0, 4).ToArray();
+        inputs[2 * 1024 + 37] = bad;
+        inputs[3 * 1024 + 5] = bad;                     // the first one is named
+        float[] outputs = Enumerable.Repeat(-7f, 40).ToArray();
+        ArgumentException e = Assert.Throws<ArgumentException>(() => model.Predict(inputs, 4, outputs));
+        Assert.Equal("inputs", e.ParamName);
+        Assert.Contains("sample 2, element 37", e.Message);
+        Assert.Contains(bad.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message);
+        Assert.All(outputs, v => Assert.Equal(-7f, v));  // nothing written
+        float[] one = inputs.AsSpan(2 * 1024, 1024).ToArray();
+        Assert.Contains("sample 0, element 37", Assert.Throws<ArgumentException>(() => model.Predict(one, new float[10])).Message);
+        Assert.Throws<ArgumentException>(() => model.Classify(one));
+        Assert.Throws<ArgumentException>(() => model.TopK(one, new int[3]));
+
+        // Finite inputs, extreme ones included, still run.
+        one[37] = float.MaxValue;
+        one[38] = -float.MaxValue;
+        float[] logits = new float[10];
+        model.Predict(one, logits);
+        Assert.Equal(10, logits.Length);
+    }
+
     [Fact]
     public void Wrong_buffer_sizes_are_refused_before_any_work()
     {

@@ -223,6 +223,34 @@ public sealed class OnnxForeignGraphTests
         Assert.Equal(OnnxTestNetworks.Logits(expected, x), OnnxTestNetworks.Logits(back, x));
     }
 
+    [Fact]
+    public void A_relu_after_the_last_qdq_layer_becomes_its_fused_relu_and_clamps_the_logits_at_zero()
+    {
+        var input = new QuantParams(0.02f, 10, 0, 255);
+        sbyte[] weights = [.. TestData.Uniform(24, 43).Select(v => (sbyte)MathF.Round(v * 127))];   // [out 3, in 8]
+        OnnxGraphBuilder Graph(bool relu)
+        {
+            var g = new OnnxGraphBuilder();
+            g.Node("QuantizeLinear", "q", ["x", g.Floats("s", [], [input.Scale]), g.UInt8s("z", [], [(byte)input.ZeroPoint])], ["xq"])
+                .Node("DequantizeLinear", "dq", ["xq", "s", "z"], ["xr"])
+                .Node("DequantizeLinear", "w_dq", [g.Int8s("w", [3, 8], weights), g.Floats("ws", [], [0.01f])], ["wr"])
+                .Node("Gemm", "fc", ["xr", "wr"], [relu ? "m" : "y"], OnnxAttribute.Int("transB", 1));
+            if (relu)
+            {
+                g.Node("Relu", "last_relu", ["m"], ["y"]);
+            }
+            return g.Input("x", OnnxDataType.Float, "N", 8).Output("y", OnnxDataType.Float, "N", 3);
+        }
+        QuantizedNetwork plain = OnnxModel.Load(Graph(relu: false).Build(), "plain.onnx").Int8!;
+        QuantizedNetwork rectified = OnnxModel.Load(Graph(relu: true).Build(), "relu.onnx").Int8!;
+
+        Assert.True(((QuantizedLinear)rectified.Layers[0]).FusedRelu);
+        FloatTensor x = OnnxTestNetworks.Inputs(9, [8]);
+        float[] expected = [.. OnnxTestNetworks.Logits(plain, x).Select(v => Math.Max(v, 0f))];
+        Assert.Contains(OnnxTestNetworks.Logits(plain, x), v => v < 0f);   // the clamp has something to do
+        Assert.Equal(expected, OnnxTestNetworks.Logits(rectified, x));
+    }
+
     /// <summary>
     /// onnx.proto is proto2, where repeated numbers are unpacked unless declared packed: protobuf's own writers put
     /// each dimension, attribute int and typed value in a field of its own. The reader takes both forms.

@@ -108,6 +108,58 @@ public class QuantizeKernelTests
 public class FixedPointTests
 {
     [Fact]
+    public void Left_shifts_of_any_size_saturate_instead_of_wrapping()
+    {
+        // 2^30 x 2^34 does not fit int32: the shifted input saturates, exactly as at shift 31 (a 64-bit shift by 34
+        // overflowed to 0 before).
+        int atLimit = FixedPoint.SaturatingRoundingDoublingHighMul(int.MaxValue, 1 << 30);
+        Assert.Equal(atLimit, FixedPoint.MultiplyByQuantizedMultiplier(1 << 30, 1 << 30, 34));
+        Assert.Equal(atLimit, FixedPoint.MultiplyByQuantizedMultiplier(1 << 30, 1 << 30, 31));
+        Assert.Equal(FixedPoint.SaturatingRoundingDoublingHighMul(int.MinValue, 1 << 30), FixedPoint.MultiplyByQuantizedMultiplier(-(1 << 30), 1 << 30, 34));
+        foreach (int shift in new[] { 32, 33, 63, 64, 65, 100, int.MaxValue })
+        {
+            Assert.Equal(atLimit, FixedPoint.MultiplyByQuantizedMultiplier(1, 1 << 30, shift));
+            Assert.Equal(FixedPoint.SaturatingRoundingDoublingHighMul(int.MinValue, 1 << 30), FixedPoint.MultiplyByQuantizedMultiplier(-1, 1 << 30, shift));
+            Assert.Equal(0, FixedPoint.MultiplyByQuantizedMultiplier(0, 1 << 30, shift));
+        }
+        // Right shifts beyond 31 round everything to 0 (the high multiply is below 2^31 in magnitude).
+        foreach (int shift in new[] { -32, -33, -64, -100, int.MinValue })
+        {
+            Assert.Equal(0, FixedPoint.MultiplyByQuantizedMultiplier(int.MaxValue, int.MaxValue, shift));
+            Assert.Equal(0, FixedPoint.MultiplyByQuantizedMultiplier(int.MinValue, int.MaxValue, shift));
+        }
+        // The requantization kernel agrees, vector and scalar, and saturates the codes.
+        int[] acc = [1, -1, 1 << 20, -(1 << 20), 0, int.MaxValue, int.MinValue, 7];
+        foreach (KernelVariant variant in RequantizeS32.SupportedVariants)
+        {
+            byte[] codes = new byte[acc.Length];
+            RequantizeS32.Row(acc, 0, 1 << 30, 64, 128, 0, 255, codes, variant);
+            Assert.Equal(new byte[] { 255, 0, 255, 0, 128, 255, 0, 255 }, codes);
+        }
+    }
+
+    [Fact]
+    public void Quantized_multipliers_keep_the_shift_in_TFLites_range()
+    {
+        // TFLite (quantization_util.cc, QuantizeMultiplier) saturates a shift above 30 to (2^31 - 1, 30) and flushes one
+        // below -31 to (0, 0).
+        Assert.Equal((int.MaxValue, FixedPoint.MaxShift), FixedPoint.QuantizeMultiplier(Math.Pow(2, 40)));
+        Assert.Equal((int.MaxValue, 30), FixedPoint.QuantizeMultiplier(Math.Pow(2, 30)));
+        Assert.Equal((int.MaxValue, 30), FixedPoint.QuantizeMultiplier(double.MaxValue));
+        Assert.Equal((1 << 30, 30), FixedPoint.QuantizeMultiplier(Math.Pow(2, 29)));
+        Assert.Equal((0, 0), FixedPoint.QuantizeMultiplier(Math.Pow(2, -40)));
+        Assert.Equal((1 << 30, -31), FixedPoint.QuantizeMultiplier(Math.Pow(2, -32)));
+        Assert.Equal(-31, FixedPoint.MinShift);
+        var random = new SeededRandom(8);
+        for (int i = 0; i < 1000; i++)
+        {
+            (int mantissa, int shift) = FixedPoint.QuantizeMultiplier(Math.Exp(random.NextUniform(-40f, 40f)));
+            Assert.InRange(shift, FixedPoint.MinShift, FixedPoint.MaxShift);
+            Assert.True(mantissa == 0 ? shift == 0 : mantissa >= 1 << 30, $"{mantissa} 2^{shift}");
+        }
+    }
+
+    [Fact]
     public void Quantized_multipliers_reproduce_the_real_multiplier()
     {
         var random = new SeededRandom(5);
@@ -180,5 +232,49 @@ public class FixedPointTests
             long quotient = shifted / (1L << 31) - (shifted % (1L << 31) != 0 && shifted < 0 ? 1 : 0);
             Assert.Equal(quotient, FixedPoint.SaturatingRoundingDoublingHighMul(a, b));
         }
+    }
+}
+
+public class QuantizedLayerStateTests
+{
+    private static readonly QuantParams Activation = new(0.05f, 10, 0, 255);
+
+    [Fact]
+    public void Bias_codes_saturate_at_half_of_int32_and_the_layer_still_builds()
+    {
+        int[] codes = Quantizer.QuantizeBias([1e30f, -1e30f, 2.5f, -2.5f], new QuantParams(0.5f, 0, 0, 255), [2f]);
+        Assert.Equal([int.MaxValue / 2, int.MinValue / 2, 3, -3], codes);
+        Assert.Equal(1 << 30, -codes[1]);
+        // The documented reason: with the bias at either limit a layer of moderate depth still fits int32.
+        var layer = new QuantizedLinear("fc", Activation, Activation, new sbyte[4 * 64], [4, 64], [0.01f], [0], codes, fusedRelu: false);
+        Assert.Equal(int.MaxValue / 2, layer.Bias[0]);
+    }
+
+    [Fact]
+    public void The_layers_parameters_are_copies_that_callers_cannot_change()
+    {
+        var random = new SeededRandom(9);
+        sbyte[] weights = Enumerable.Range(0, 3 * 8).Select(_ => (sbyte)(random.NextInt(255) - 127)).ToArray();
+        int[] shape = [3, 8], zeroPoints = [0, 0, 0], bias = [100, -50, 7];
+        float[] scales = [0.01f, 0.02f, 0.03f];
+        var layer = new QuantizedLinear("fc", Activation, Activation, weights, shape, scales, zeroPoints, bias, fusedRelu: false);
+        byte[] input = Enumerable.Range(0, 2 * 8).Select(i => (byte)(i * 13)).ToArray();
+        byte[] before = new byte[2 * 3], after = new byte[2 * 3];
+        layer.Forward(input, [8], 2, before, new QuantizedWorkspace());
+        sbyte[] weightsBefore = [.. weights];
+
+        // Editing the arrays the layer was built from changes neither what it reports nor what it computes.
+        Array.Fill(weights, (sbyte)1);
+        shape[0] = 99;
+        scales[0] = 5f;
+        zeroPoints[1] = 3;
+        bias[2] = 1 << 20;
+        layer.Forward(input, [8], 2, after, new QuantizedWorkspace());
+        Assert.Equal(before, after);
+        Assert.Equal(weightsBefore, layer.Weights.ToArray());
+        Assert.Equal([3, 8], layer.WeightShape.ToArray());
+        Assert.Equal([0.01f, 0.02f, 0.03f], layer.WeightScales.ToArray());
+        Assert.Equal([0, 0, 0], layer.WeightZeroPoints.ToArray());
+        Assert.Equal([100, -50, 7], layer.Bias.ToArray());
     }
 }

@@ -277,6 +277,56 @@ public class QuantizedNetworkTests(TrainedDigitsFixture trained) : IClassFixture
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_fused_relu_on_the_last_layer_clamps_int32_accumulator_logits_at_zero(bool perChannel)
+    {
+        // A net ending fc -> relu: float logits are never negative, and the int8 accumulator logits must not be either.
+        var random = new SeededRandom(perChannel ? 11UL : 12UL);
+        var conv = new Conv2d(2, 4, 3, 1, 1);
+        var fc = new Linear(4 * 5 * 6, 12);
+        var net = new Sequential(("conv", conv), ("relu1", new ReLU()), ("flatten", new Flatten()), ("fc", fc), ("relu2", new ReLU()));
+        net.Initialize(random);
+        var data = new InMemoryBatches(TestData.Uniform(60 * 2 * 5 * 6, 21, -1f, 2f), [2, 5, 6]);
+        QuantizedNetwork q = Quantizer.Quantize(net, data, 60, 0f, 1f,
+            new QuantizationOptions { PerChannel = perChannel, Logits = LogitsMode.Int32Accumulator });
+        var qc = (QuantizedConv2d)q.Layers[0];
+        var qf = (QuantizedLinear)q.Layers[2];
+        Assert.True(qf.FusedRelu);
+
+        const int samples = 20;
+        float[] inputs = TestData.Uniform(samples * 2 * 5 * 6, 22, -1f, 2f);
+        float[] logits = new float[samples * 12];
+        q.Predict(inputs, samples, logits);
+        var x = new FloatTensor(samples, 2, 5, 6);
+        inputs.CopyTo(x.Data);
+        float[] floatLogits = net.Forward(x).Data.ToArray();
+        Assert.Equal(0f, floatLogits.Min());
+        Assert.True(floatLogits.Count(v => v == 0f) > samples, "the test needs outputs the ReLU clamps");
+        Assert.Equal(0f, logits.Min());
+        float range = floatLogits.Max();
+        ErrorSummary error = ErrorSummary.Of(logits, floatLogits);
+        Assert.True(error.Max < 0.10 * range, $"logit error max {error.Max}, range {range}");
+
+        // Bit for bit what the integer reference gives: sx sw[c] (sum of (w - zw)(x - zx) + bias), then the ReLU.
+        for (int s = 0; s < samples; s++)
+        {
+            int[] codes = inputs.AsSpan(s * 60, 60).ToArray().Select(v => q.Input.Quantize(v)).ToArray();
+            int[] hidden = ReferenceConv(qc, codes, 5, 6);
+            for (int o = 0; o < 12; o++)
+            {
+                long sum = qf.Bias[o];
+                for (int p = 0; p < qf.InFeatures; p++)
+                {
+                    sum += (long)(qf.Weights[o * qf.InFeatures + p] - qf.WeightZeroPoint(o)) * (hidden[p] - qf.Input.ZeroPoint);
+                }
+                float expected = MathF.Max(qf.Input.Scale * qf.WeightScale(o) * (float)sum, 0f);
+                Assert.Equal(expected, logits[s * 12 + o]);
+            }
+        }
+    }
+
     // Straight from the definitions, one output at a time: sum over taps of (w - zw)(x - zx), padding reads real 0.
     private static int[] ReferenceConv(QuantizedConv2d layer, int[] x, int h, int w)
     {

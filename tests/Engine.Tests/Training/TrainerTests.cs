@@ -30,6 +30,81 @@ public class TrainerTests
         Assert.True(before < 0.3f, $"an untrained network already scores {before}: the test would prove nothing");
     }
 
+    private static Sequential Tiny()
+    {
+        var network = new Sequential(("fc1", new Linear(4, 6)), ("relu", new ReLU()), ("fc2", new Linear(6, 3)));
+        network.Initialize(new SeededRandom(3));
+        return network;
+    }
+
+    private static float[][] Parameters(Sequential network) =>
+        network.NamedParameters().Select(p => p.Parameter.Value.Data.ToArray()).ToArray();
+
+    // Keeps a copy of the parameters after every step.
+    private sealed class StepRecorder : ITrainingObserver
+    {
+        public List<float[][]> AfterStep { get; } = [];
+
+        public void OnStep(Sequential network) => AfterStep.Add(Parameters(network));
+    }
+
+    [Fact]
+    public void A_non_finite_loss_stops_training_naming_the_step_and_keeps_the_last_good_weights()
+    {
+        float[] inputs = TestData.Uniform(64 * 4, 4);
+        inputs[40 * 4 + 2] = float.NaN;                       // sample 40: batch 3 of 16 samples
+        var data = new InMemoryBatches(inputs, [4], Enumerable.Range(0, 64).Select(i => i % 3).ToArray());
+        Sequential network = Tiny();
+        var recorder = new StepRecorder();
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 16, LearningRate = 0.1f, WarmupEpochs = 0 };
+
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            new Trainer(network, options).Run(data, observer: recorder, cancel: TestContext.Current.CancellationToken));
+        Assert.Equal(3, e.Step);
+        Assert.Equal(2, e.LastGoodStep);
+        Assert.Equal((1, 3), (e.Epoch, e.Batch));
+        Assert.Equal("input", e.Location);
+        Assert.Contains("step 3", e.Message);
+        Assert.Contains("NaN", e.Message);
+        Assert.Equal(2, recorder.AfterStep.Count);
+        Assert.Equal(recorder.AfterStep[^1], Parameters(network));
+    }
+
+    [Fact]
+    public void An_update_that_overflows_is_undone_and_names_the_parameter()
+    {
+        // Inputs of 1e3 and a learning rate of 1e38: the first update sends weights past float's range.
+        float[] inputs = TestData.Uniform(32 * 4, 5, 500f, 1000f);
+        var data = new InMemoryBatches(inputs, [4], Enumerable.Range(0, 32).Select(i => i % 3).ToArray());
+        Sequential network = Tiny();
+        float[][] start = Parameters(network);
+        var options = new TrainingOptions { Epochs = 2, BatchSize = 16, LearningRate = 1e38f, WarmupEpochs = 0, Momentum = 0f, Nesterov = false };
+
+        var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(network, options).Run(data, cancel: TestContext.Current.CancellationToken));
+        Assert.Equal(1, e.Step);
+        Assert.Matches(@"^fc\d\.(weight|bias)$", e.Location);
+        Assert.Contains(e.Location, e.Message);
+        Assert.Contains("undone", e.Message);
+        Assert.Equal(start, Parameters(network));
+    }
+
+    [Fact]
+    public void A_huge_learning_rate_stops_at_the_first_bad_step_with_the_previous_steps_weights()
+    {
+        float[] inputs = TestData.Uniform(64 * 4, 6);
+        var data = new InMemoryBatches(inputs, [4], Enumerable.Range(0, 64).Select(i => i % 3).ToArray());
+        Sequential network = Tiny();
+        var recorder = new StepRecorder();
+        var options = new TrainingOptions { Epochs = 20, BatchSize = 16, LearningRate = 1e37f, WarmupEpochs = 0, CosineSchedule = false };
+
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            new Trainer(network, options).Run(data, observer: recorder, cancel: TestContext.Current.CancellationToken));
+        Assert.Equal(recorder.AfterStep.Count, e.LastGoodStep);
+        Assert.Equal(recorder.AfterStep.Count == 0 ? Parameters(Tiny()) : recorder.AfterStep[^1], Parameters(network));
+        Assert.Contains($"step {e.Step}", e.Message);
+        Assert.All(Parameters(network), p => Assert.True(System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(p)));
+    }
+
     [Fact]
     public void The_same_seed_gives_the_same_weights_run_after_run()
     {
