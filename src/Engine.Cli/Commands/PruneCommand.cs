@@ -157,7 +157,8 @@ internal static class PruneCommand
                 ConsoleReport.Percent(r.Outcome.AccuracyAfterFineTune), N(r.Outcome.ParametersAfter)]));
         if (reportPath is not null)
         {
-            File.WriteAllText(reportPath, table);
+            // Atomic, as model files are: a crash or Ctrl-C leaves the previous report or the new one, never half of one.
+            AtomicFile.Write(reportPath, Encoding.UTF8.GetBytes(table));
             ConsoleReport.Line($"Wrote {reportPath}.");
         }
         if (json)
