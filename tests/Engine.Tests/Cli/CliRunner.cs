@@ -40,6 +40,48 @@ internal static class CliRunner
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>Starts the executable with standard output and error redirected, for tests that act while it runs.</summary>
+    public static Process Start(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Engine.Cli.dll"));
+        foreach (string a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+        return Process.Start(start)!;
+    }
+
+    /// <summary>
+    /// The accuracy of a model file on the test split of <paramref name="dataDirectory"/>, computed here, in process and
+    /// sample by sample through <see cref="Engine.Inference.Predictor.Classify"/>: a value the command did not compute.
+    /// </summary>
+    public static float Accuracy(string modelPath, string dataDirectory)
+    {
+        (int Predicted, int Label)[] predictions = Predictions(modelPath, dataDirectory);
+        return (float)predictions.Count(p => p.Predicted == p.Label) / predictions.Length;
+    }
+
+    /// <summary>The class a model file predicts for each test digit of <paramref name="dataDirectory"/>, with the label.</summary>
+    public static (int Predicted, int Label)[] Predictions(string modelPath, string dataDirectory)
+    {
+        var model = Engine.Inference.Predictor.Load(modelPath);
+        var test = Engine.Data.MnistDataset.Load(dataDirectory, Engine.Data.MnistSplit.Test);
+        var result = new (int, int)[test.Count];
+        var input = new float[model.InputLength];
+        for (int n = 0; n < test.Count; n++)
+        {
+            model.PreparePixels(test.Pixels.AsSpan(n * 28 * 28, 28 * 28), 28, 28, input);
+            result[n] = (model.Classify(input), test.Labels[n]);
+        }
+        return result;
+    }
+
     /// <summary>A directory with a small MNIST in IDX format: the first samples of the bundled subset, gzip-compressed.</summary>
     public static string SmallDataDirectory(string root, int train, int test)
     {
