@@ -6,6 +6,9 @@ internal static class ExitCodes
     public const int Success = 0;
     public const int Failure = 1;
     public const int Usage = 2;
+
+    /// <summary>Stopped by Ctrl-C (SIGINT): 128 + 2, as a shell reports a process ended by that signal.</summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>A bad command-line value found after parsing (for example a file that must exist); exits with code 2.</summary>
@@ -28,7 +31,7 @@ internal static class CliErrors
         catch (OperationCanceledException)
         {
             Report("interrupted; nothing was written.");
-            return ExitCodes.Failure;
+            return ExitCodes.Interrupted;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException
                                       or ArgumentException or InvalidOperationException or NotSupportedException)

@@ -17,6 +17,7 @@ var root = new RootCommand("engine: a pure-managed CNN engine that trains, prune
     QuantizeCommand.Create(),
 };
 
+Interruption.Install();
 ParseResult parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

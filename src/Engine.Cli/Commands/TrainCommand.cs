@@ -79,9 +79,13 @@ internal static class TrainCommand
         int[] inputShape = [1, SeedNetwork.InputSize, SeedNetwork.InputSize];
         GradientStatistics? statistics = statsPath is null ? null : new GradientStatistics(network, inputShape);
         var started = DateTime.UtcNow;
-        IReadOnlyList<EpochReport> reports = ConsoleReport.Interactive
-            ? RunWithProgressBar(trainer, train, test, options, statistics)
-            : trainer.Run(train, test, new ObserverList(statistics, new PlainLines()));
+        IReadOnlyList<EpochReport> reports;
+        using (Interruption.Cooperate())
+        {
+            reports = ConsoleReport.Interactive
+                ? RunWithProgressBar(trainer, train, test, options, statistics)
+                : trainer.Run(train, test, new ObserverList(statistics, new PlainLines()), Interruption.Token);
+        }
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
 
         EpochReport last = reports[^1];
@@ -129,7 +133,7 @@ internal static class TrainCommand
             .Start(context =>
             {
                 ProgressTask task = context.AddTask("epoch 1", maxValue: options.Epochs * (double)train.BatchCount);
-                reports = trainer.Run(train, test, new ObserverList(statistics, new ProgressBar(task)));
+                reports = trainer.Run(train, test, new ObserverList(statistics, new ProgressBar(task)), Interruption.Token);
             });
         return reports;
     }

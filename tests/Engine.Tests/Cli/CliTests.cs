@@ -98,4 +98,37 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("--out", run.StdErr);
     }
+
+    [Fact]
+    public async Task Ctrl_c_during_training_says_nothing_was_written_and_exits_130()
+    {
+        Assert.SkipWhen(OperatingSystem.IsWindows(), "sends SIGINT with kill(1).");
+        string model = Path.Combine(_dir, "model.safetensors");
+        using var process = CliRunner.Start("train", "--epochs", "3", "--threads", "1", "--out", model);
+        var started = new TaskCompletionSource();
+        var stderr = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line && line.StartsWith("epoch 1/3 batch", StringComparison.Ordinal))
+            {
+                started.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await started.Task.WaitAsync(TimeSpan.FromMinutes(2), TestContext.Current.CancellationToken);
+
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMinutes(1));
+        await process.WaitForExitAsync(timeout.Token);   // also drains the redirected streams
+        Assert.Equal(130, process.ExitCode);
+        Assert.Contains("engine: error: interrupted; nothing was written.", stderr.ToString());
+        Assert.False(File.Exists(model));
+        Assert.Empty(Directory.GetFiles(_dir));
+    }
 }
