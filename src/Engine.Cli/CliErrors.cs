@@ -42,5 +42,24 @@ internal static class CliErrors
         }
     }
 
+    /// <summary>
+    /// A parser message in the user's terms: "Cannot parse argument 'x' for option '--n' as expected type 'System.Int32'"
+    /// becomes "--n: 'x' is not a whole number." (no .NET type names); other messages pass unchanged.
+    /// </summary>
+    public static string Plain(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, "^Cannot parse argument '(.*)' for option '(.*)' as expected type '(.*)'\\.?$");
+        if (!match.Success)
+        {
+            return message;
+        }
+        string kind = match.Groups[3].Value switch
+        {
+            "System.Int32" or "System.Int64" or "System.UInt64" or "System.Nullable`1[System.Int32]" => "a whole number",
+            _ => "a number",
+        };
+        return $"{match.Groups[2].Value}: '{match.Groups[1].Value}' is not {kind}.";
+    }
+
     public static void Report(string message) => Console.Error.WriteLine($"engine: error: {message}");
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Globalization;
 
 namespace Engine.Cli;
 
@@ -17,11 +18,44 @@ internal static class CommonOptions
         DefaultValueFactory = _ => DefaultDataDirectory,
     };
 
-    public static Option<int> Threads() => Positive(new Option<int>("--threads")
+    /// <summary>The most threads --threads takes: 256, or four per logical processor on a larger machine.</summary>
+    public static int MaxThreads => Math.Max(256, 4 * Environment.ProcessorCount);
+
+    public static Option<int> Threads() => Between(new Option<int>("--threads")
     {
-        Description = "Threads the kernels may use.",
+        Description = $"Threads the kernels may use (1 to {MaxThreads}).",
         DefaultValueFactory = _ => Environment.ProcessorCount,
-    });
+    }, 1, MaxThreads);
+
+    /// <summary>An unsigned 64-bit seed; text that is not one (such as -5) is refused with a message, not a type name.</summary>
+    public static Option<ulong> Seed(string description, ulong defaultValue) => new("--seed")
+    {
+        Description = description,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
+            if (ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed))
+            {
+                return seed;
+            }
+            result.AddError($"--seed must be a whole number from 0 to {ulong.MaxValue}, got '{text}'.");
+            return 0;
+        },
+    };
+
+    /// <summary>An integer option that must lie in [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    public static Option<int> Between(Option<int> option, int min, int max)
+    {
+        option.Validators.Add(result =>
+        {
+            if (TryGetValue(result, out int v) && (v < min || v > max))
+            {
+                result.AddError($"{option.Name} must be a whole number from {min} to {max}, got {v}.");
+            }
+        });
+        return option;
+    }
 
     public static Option<int> Positive(Option<int> option)
     {

@@ -37,7 +37,7 @@ internal static class PruneCommand
         var fineTuneLr = CommonOptions.InRange(new Option<float>("--finetune-lr") { Description = "Peak learning rate of fine-tuning.", DefaultValueFactory = _ => 0.01f }, 0f, 10f, minExclusive: true);
         var meanThreshold = new Option<double?>("--mean-threshold") { Description = "gradient-stability threshold mode: prune neurons whose mean gradient size, over the layer's average, is below this..." };
         var stdThreshold = new Option<double?>("--std-threshold") { Description = "...and whose gradient spread, over the layer's average, is below this." };
-        var seed = new Option<ulong>("--seed") { Description = "Seed for the random criterion and fine-tuning.", DefaultValueFactory = _ => 1UL };
+        var seed = CommonOptions.Seed("Seed for the random criterion and fine-tuning.", 1UL);
         var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
         var output = new Option<string?>("--out") { Description = "Write the pruned model here (one criterion and amount only)." };
