@@ -1,6 +1,8 @@
+using System.Buffers.Binary;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using Engine.Inference;
 
 namespace Engine.Cli;
 
@@ -102,6 +104,60 @@ internal static class CommonOptions
         {
             value = default!;
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A data directory (--data) that exists and is a directory: a file given instead is named as such (exit 1, like a
+    /// missing directory), rather than reported as a directory that does not exist.
+    /// </summary>
+    public static void RequireDataDirectory(string path)
+    {
+        if (File.Exists(path))
+        {
+            throw new IOException($"--data: '{path}' is a file, not a directory; give the directory that holds the MNIST IDX files.");
+        }
+    }
+
+    /// <summary>
+    /// A model file (--model): a directory, a missing file or a file that is not a model is refused with a message naming
+    /// it (exit 1) before anything else is read; the kind of file is told by <see cref="Predictor.DetectFormat(Stream, string)"/>.
+    /// </summary>
+    public static ModelFormat RequireModelFile(string path, string optionName)
+    {
+        RequireFile(path, optionName);
+        using var stream = File.OpenRead(path);
+        return Predictor.DetectFormat(stream, Path.GetFileName(path));
+    }
+
+    /// <summary>
+    /// A gradient-statistics file (--stats): an existing file that starts as a safetensors file does (an 8-byte header
+    /// length, then a JSON object: the test <see cref="Predictor.DetectFormat(Stream, string)"/> makes), else exit 1.
+    /// </summary>
+    public static void RequireStatisticsFile(string path, string optionName)
+    {
+        RequireFile(path, optionName);
+        Span<byte> prefix = stackalloc byte[9];
+        int read;
+        using (var stream = File.OpenRead(path))
+        {
+            read = stream.ReadAtLeast(prefix, prefix.Length, throwOnEndOfStream: false);
+        }
+        if (read < prefix.Length || prefix[8] != (byte)'{' || BinaryPrimitives.ReadUInt64LittleEndian(prefix) < 2)
+        {
+            throw new InvalidDataException($"{optionName}: {Path.GetFileName(path)} is not a safetensors file (an 8-byte header length, then a JSON header).");
+        }
+    }
+
+    private static void RequireFile(string path, string optionName)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new IOException($"{optionName}: '{path}' is a directory, not a file.");
+        }
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"{optionName}: file '{path}' not found.", path);
         }
     }
 

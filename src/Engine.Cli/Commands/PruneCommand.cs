@@ -115,6 +115,12 @@ internal static class PruneCommand
         {
             throw new UsageException("--stats is required by the gradient-stability and taylor criteria (write it with 'engine train --track-grad-stats FILE').");
         }
+        CommonOptions.RequireModelFile(modelPath, "--model");
+        if (statsPath is not null)
+        {
+            CommonOptions.RequireStatisticsFile(statsPath, "--stats");
+        }
+        CommonOptions.RequireDataDirectory(dataDirectory);
         FloatModel loaded = ModelFile.LoadFloat(modelPath);
         loaded.Network.Threads = threads;
         GradientStatistics? statistics = statsPath is null ? null : GradientStatisticsFile.Load(statsPath, loaded.Network, loaded.InputShape);

@@ -74,6 +74,8 @@ internal static class QuantizeCommand
         {
             CommonOptions.RequireWritableTarget(outPath, "--out");
         }
+        CommonOptions.RequireModelFile(modelPath, "--model");
+        CommonOptions.RequireDataDirectory(dataDirectory);
         FloatModel loaded = ModelFile.LoadFloat(modelPath);
         loaded.Network.Threads = threads;
         if (explain is not null && !loaded.Network.Layers.Any(l => l.Name == explain && l.Layer.Parameters.Count > 0))

@@ -67,6 +67,7 @@ internal static class TrainCommand
         {
             CommonOptions.RequireWritableTarget(statsPath, "--track-grad-stats");
         }
+        CommonOptions.RequireDataDirectory(dataDirectory);
         MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
         if (options.BatchSize > trainSet.Count)

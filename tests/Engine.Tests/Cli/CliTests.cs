@@ -82,6 +82,49 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Files_of_the_wrong_kind_are_named_for_what_they_are()
+    {
+        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 64, test: 32);
+        string model = Path.Combine(AppContext.BaseDirectory, "data", "models", "seed1.safetensors");
+        string text = Path.Combine(_dir, "notes.safetensors");
+        File.WriteAllText(text, "some text, not a model at all");
+        string stats = Path.Combine(_dir, "stats.safetensors");
+        var network = Engine.Layers.SeedNetwork.Create(1);
+        Engine.IO.GradientStatisticsFile.Save(new Engine.Statistics.GradientStatistics(network, [1, 32, 32]), stats);
+
+        foreach (string command in new[] { "eval", "prune", "quantize" })
+        {
+            string[] extra = command == "prune" ? ["--criterion", "l1"] : [];
+            var run = CliRunner.Run([command, "--model", _dir, "--data", data, .. extra]);
+            Assert.Equal(1, run.ExitCode);
+            Assert.Contains("is a directory, not a", run.StdErr);
+            Assert.DoesNotContain("denied", run.StdErr);
+
+            run = CliRunner.Run([command, "--model", text, "--data", data, .. extra]);
+            Assert.Equal(1, run.ExitCode);
+            Assert.Contains("notes.safetensors: not a model file", run.StdErr);
+            Assert.DoesNotContain("is outside", run.StdErr);
+
+            run = CliRunner.Run([command, "--model", model, "--data", text, .. extra]);
+            Assert.Equal(1, run.ExitCode);
+            Assert.Contains("is a file, not a directory", run.StdErr);
+            Assert.DoesNotContain("does not exist", run.StdErr);
+        }
+
+        var eval = CliRunner.Run("eval", "--model", stats, "--data", data);
+        Assert.Equal(1, eval.ExitCode);
+        Assert.Contains("stats.safetensors: gradient statistics", eval.StdErr);
+        Assert.DoesNotContain("float model", eval.StdErr);
+
+        foreach (string bad in new[] { _dir, text })
+        {
+            var prune = CliRunner.Run("prune", "--model", model, "--stats", bad, "--data", data, "--criterion", "taylor");
+            Assert.Equal(1, prune.ExitCode);
+            Assert.Contains(bad == _dir ? "is a directory, not a file" : "notes.safetensors is not a safetensors file", prune.StdErr);
+        }
+    }
+
+    [Fact]
     public async Task Ctrl_c_during_training_says_nothing_was_written_and_exits_130()
     {
         Assert.SkipWhen(OperatingSystem.IsWindows(), "sends SIGINT with kill(1).");
