@@ -27,7 +27,7 @@ internal static class PruneCommand
             Description = "gradient-stability, l1, l2, taylor or random; several separated by commas run one after another.",
             DefaultValueFactory = _ => "gradient-stability",
         };
-        var amount = new Option<string>("--amount") { Description = "Fraction of neurons to remove, 0..1; several separated by commas.", DefaultValueFactory = _ => "0.5" };
+        var amount = new Option<string>("--amount") { Description = "Fraction of neurons to remove, at least 0 and below 1; several separated by commas.", DefaultValueFactory = _ => "0.5" };
         var layers = new Option<string?>("--layers") { Description = "Layers to prune, for example conv1,conv2,fc1 (default: every layer but the last)." };
         var global = new Option<bool>("--global") { Description = "Rank neurons of all selected layers together (per-layer normalised scores) instead of layer by layer." };
         var structured = new Option<bool>("--structured") { Description = "Remove pruned neurons and their edges (default: zero them with masks)." };
@@ -59,6 +59,18 @@ internal static class PruneCommand
                 ({ } m, { } s) => (m, s),
                 _ => throw new UsageException("--mean-threshold and --std-threshold go together."),
             };
+            if (thresholds is not null)
+            {
+                // Threshold mode replaces --amount and belongs to gradient-stability: anything else would be silently ignored.
+                if (criteria.Any(c => c != PruningCriterion.GradientStability))
+                {
+                    throw new UsageException($"--mean-threshold and --std-threshold apply to the gradient-stability criterion only, not {string.Join(", ", criteria.Where(c => c != PruningCriterion.GradientStability).Select(NeuronImportance.Name))}.");
+                }
+                if (parse.GetResult(amount) is { Implicit: false })
+                {
+                    throw new UsageException("--amount does not apply with --mean-threshold and --std-threshold (the thresholds choose the neurons).");
+                }
+            }
             var template = new PruningOptions
             {
                 Layers = layerNames,
@@ -90,10 +102,11 @@ internal static class PruneCommand
         }
     }
 
+    // Below 1: pruning every neuron of a layer would disconnect the network.
     private static double ParseAmount(string text) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && v <= 1
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v >= 0 && v < 1
             ? v
-            : throw new UsageException($"--amount: '{text}' is not a fraction between 0 and 1.");
+            : throw new UsageException($"--amount: '{text}' is not a fraction of at least 0 and below 1 (a layer keeps at least one neuron).");
 
     private static int Run(string modelPath, string? statsPath, PruningCriterion[] criteria, double[] amounts, PruningOptions template,
         int threads, string dataDirectory, string? outPath, string? reportPath, bool json)
@@ -123,6 +136,7 @@ internal static class PruneCommand
         CommonOptions.RequireDataDirectory(dataDirectory);
         FloatModel loaded = ModelFile.LoadFloat(modelPath);
         loaded.Network.Threads = threads;
+        RequirePrunableLayers(template.Layers, loaded, modelPath);
         GradientStatistics? statistics = statsPath is null ? null : GradientStatisticsFile.Load(statsPath, loaded.Network, loaded.InputShape);
         MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
@@ -207,5 +221,21 @@ internal static class PruneCommand
                 $"| {r.Amount:P0} | {NeuronImportance.Name(r.Criterion)} | {100 * r.Outcome.AccuracyBefore:F2}% | {100 * r.Outcome.AccuracyAfterPrune:F2}% | {100 * r.Outcome.AccuracyAfterFineTune:F2}% | {N(r.Outcome.ParametersAfter)} |");
         }
         return text.ToString();
+    }
+
+    /// <summary>--layers must name prunable layers of the model: checked once it is loaded, before any work (exit 2).</summary>
+    private static void RequirePrunableLayers(IReadOnlyCollection<string>? layers, FloatModel model, string modelPath)
+    {
+        if (layers is null)
+        {
+            return;
+        }
+        string[] prunable = PruningGroups.Find(model.Network, model.InputShape).Select(g => g.Name).ToArray();
+        string[] unknown = layers.Where(l => !prunable.Contains(l)).ToArray();
+        if (unknown.Length > 0)
+        {
+            throw new UsageException($"--layers: {string.Join(", ", unknown.Select(u => $"'{u}'"))} {(unknown.Length == 1 ? "is not a prunable layer" : "are not prunable layers")} of " +
+                                     $"{Path.GetFileName(modelPath)} (prunable: {string.Join(", ", prunable)}; the weighted layers but the last, whose outputs are never pruned).");
+        }
     }
 }

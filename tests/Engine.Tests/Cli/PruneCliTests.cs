@@ -55,13 +55,27 @@ public sealed class PruneCliTests : IDisposable
         run = CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "l1", "--amount", "1.5");
         Assert.Equal(2, run.ExitCode);
 
-        run = CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "l1", "--amount", "1", "--layers", "fc1", "--finetune-epochs", "0");
-        Assert.Equal(1, run.ExitCode);
-        Assert.Contains("fc1", run.StdErr);
-
-        run = CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "l1", "--layers", "fc2");
-        Assert.Equal(1, run.ExitCode);
-        Assert.Contains("fc2", run.StdErr);
+        // Usage errors found before any work starts: nothing is pruned, nothing printed on standard output.
+        foreach (string[] bad in new[]
+                 {
+                     new[] { "--amount", "1", "--layers", "fc1", "--finetune-epochs", "0" },
+                     ["--amount", "0.25,1"],
+                     ["--layers", "conv3"],
+                     ["--layers", "conv1,fc2"],
+                     ["--layers", "pool"],
+                     ["--mean-threshold", "0.5", "--std-threshold", "0.5"],
+                 })
+        {
+            run = CliRunner.Run(["prune", "--model", model, "--data", data, "--criterion", "l1", .. bad]);
+            Assert.True(run.ExitCode == 2, string.Join(' ', bad) + ": " + run.StdErr);
+            Assert.Contains(bad[0], run.StdErr);
+            Assert.DoesNotContain("Pruning", run.StdOut);
+        }
+        Assert.Contains("'fc2' is not a prunable layer of model.safetensors (prunable: conv1, conv2, fc1;",
+            CliRunner.Run("prune", "--model", model, "--data", data, "--criterion", "l1", "--layers", "fc2").StdErr);
+        run = CliRunner.Run("prune", "--model", model, "--stats", stats, "--data", data, "--mean-threshold", "0.5", "--std-threshold", "0.5", "--amount", "0.3");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--amount does not apply", run.StdErr);
 
         // Statistics of another architecture: prune a model, then use the original statistics with it.
         string pruned = Path.Combine(_dir, "pruned.safetensors");
