@@ -137,7 +137,7 @@ internal static class PruneCommand
         FloatModel loaded = ModelFile.LoadFloat(modelPath);
         loaded.Network.Threads = threads;
         RequirePrunableLayers(template.Layers, loaded, modelPath);
-        GradientStatistics? statistics = statsPath is null ? null : GradientStatisticsFile.Load(statsPath, loaded.Network, loaded.InputShape);
+        GradientStatistics? statistics = statsPath is null ? null : LoadStatistics(statsPath, modelPath, loaded);
         MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
         var train = BatchIterator.Shuffled(trainSet, 64, template.Seed, 0, loaded.InputMean, loaded.InputStd, BatchIterator.DefaultMaxShift);
@@ -237,5 +237,33 @@ internal static class PruneCommand
             throw new UsageException($"--layers: {string.Join(", ", unknown.Select(u => $"'{u}'"))} {(unknown.Length == 1 ? "is not a prunable layer" : "are not prunable layers")} of " +
                                      $"{Path.GetFileName(modelPath)} (prunable: {string.Join(", ", prunable)}; the weighted layers but the last, whose outputs are never pruned).");
         }
+    }
+
+    /// <summary>
+    /// The statistics, if they were recorded on the model's weights: a file of another model (the same architecture,
+    /// another seed) is refused naming both files (exit 1); a file from before the hash existed loads with a warning.
+    /// </summary>
+    private static GradientStatistics LoadStatistics(string statsPath, string modelPath, FloatModel model)
+    {
+        IReadOnlyDictionary<string, string> metadata;
+        using (var stream = File.OpenRead(statsPath))
+        {
+            metadata = SafeTensorsFile.ReadMetadata(stream, Path.GetFileName(statsPath));
+        }
+        if (metadata.TryGetValue("format", out string? format) && format == GradientStatisticsFile.Format)
+        {
+            if (!metadata.TryGetValue(GradientStatisticsFile.WeightsKey, out string? recorded))
+            {
+                Console.Error.WriteLine($"engine: warning: {Path.GetFileName(statsPath)} does not record which weights it was taken on (no {GradientStatisticsFile.WeightsKey}: an older file); " +
+                                        $"make sure it comes from the training run that wrote {Path.GetFileName(modelPath)}.");
+            }
+            else if (metadata.TryGetValue("architecture", out string? architecture) && architecture == model.Network.DescribeArchitecture()
+                     && recorded != GradientStatisticsFile.WeightsSha256(model.Network))
+            {
+                throw new InvalidDataException($"{Path.GetFileName(statsPath)} was recorded on other weights than those of {Path.GetFileName(modelPath)} " +
+                                               "(the same architecture, another model or training run): give the statistics written by the run that wrote the model.");
+            }
+        }
+        return GradientStatisticsFile.Load(statsPath, model.Network, model.InputShape);
     }
 }

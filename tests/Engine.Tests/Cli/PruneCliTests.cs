@@ -86,4 +86,33 @@ public sealed class PruneCliTests : IDisposable
         Assert.Contains("stats.safetensors", run.StdErr);
         Assert.DoesNotContain("   at ", run.StdErr);
     }
+
+    [Fact]
+    public void Statistics_of_another_model_are_refused_and_old_statistics_warn()
+    {
+        (string data, string model, string stats) = TrainSmall();
+        string other = Path.Combine(_dir, "other.safetensors"), otherStats = Path.Combine(_dir, "other-stats.safetensors");
+        var train = CliRunner.Run("train", "--data", data, "--epochs", "1", "--seed", "2", "--out", other, "--track-grad-stats", otherStats);
+        Assert.True(train.ExitCode == 0, train.StdErr);
+
+        // Same architecture, another seed: refused, naming both files.
+        var run = CliRunner.Run("prune", "--model", model, "--stats", otherStats, "--data", data, "--criterion", "taylor", "--finetune-epochs", "0");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("other-stats.safetensors was recorded on other weights than those of model.safetensors", run.StdErr);
+        Assert.DoesNotContain("Pruning", run.StdOut);
+
+        // The matching pair works, with no warning.
+        run = CliRunner.Run("prune", "--model", model, "--stats", stats, "--data", data, "--criterion", "taylor", "--finetune-epochs", "0");
+        Assert.True(run.ExitCode == 0, run.StdErr);
+        Assert.DoesNotContain("warning", run.StdErr);
+
+        // A file written before the hash existed: loads, with a warning line.
+        var file = Engine.IO.SafeTensorsFile.Read(stats);
+        var metadata = file.Metadata.Where(kv => kv.Key != "weights_sha256").ToDictionary(kv => kv.Key, kv => kv.Value);
+        string old = Path.Combine(_dir, "old-stats.safetensors");
+        new Engine.IO.SafeTensorsFile(file.Tensors, metadata).Write(old);
+        run = CliRunner.Run("prune", "--model", other, "--stats", old, "--data", data, "--criterion", "taylor", "--finetune-epochs", "0");
+        Assert.True(run.ExitCode == 0, run.StdErr);
+        Assert.Contains("engine: warning: old-stats.safetensors does not record which weights", run.StdErr);
+    }
 }
