@@ -70,6 +70,7 @@ internal static class PruneCommand
                 {
                     throw new UsageException("--amount does not apply with --mean-threshold and --std-threshold (the thresholds choose the neurons).");
                 }
+                amounts = [double.NaN];
             }
             var template = new PruningOptions
             {
@@ -108,6 +109,11 @@ internal static class PruneCommand
             ? v
             : throw new UsageException($"--amount: '{text}' is not a fraction of at least 0 and below 1 (a layer keeps at least one neuron).");
 
+    // The amount as printed and written: the fraction, or the thresholds in threshold mode (the amount is not used there).
+    private static string Describe(double amount, PruningOptions options) => options.Thresholds is { } t
+        ? FormattableString.Invariant($"thresholds (mean {t.Mean}, std {t.Std})")
+        : amount.ToString("P0", CultureInfo.InvariantCulture);
+
     private static int Run(string modelPath, string? statsPath, PruningCriterion[] criteria, double[] amounts, PruningOptions template,
         int threads, string dataDirectory, string? outPath, string? reportPath, bool json)
     {
@@ -143,38 +149,47 @@ internal static class PruneCommand
         var train = BatchIterator.Shuffled(trainSet, 64, template.Seed, 0, loaded.InputMean, loaded.InputStd, BatchIterator.DefaultMaxShift);
         var test = BatchIterator.Sequential(testSet, 250, loaded.InputMean, loaded.InputStd);
 
-        var results = new List<(PruningCriterion Criterion, double Amount, PruningOutcome Outcome)>();
+        var results = new List<PruneRun>();
         foreach (double amount in amounts)
         {
             foreach (PruningCriterion criterion in criteria)
             {
                 PruningOptions options = template with { Criterion = criterion, Amount = amount };
-                ConsoleReport.Line($"Pruning {amount:P0} of {(options.Layers is null ? "every prunable layer" : string.Join(", ", options.Layers))} " +
+                ConsoleReport.Line($"Pruning {(options.Thresholds is null ? Describe(amount, options) + " of" : "by " + Describe(amount, options) + ",")} {(options.Layers is null ? "every prunable layer" : string.Join(", ", options.Layers))} " +
                                    $"by {NeuronImportance.Name(criterion)}{(options.Structured ? " (structured)" : " (masks)")}, fine-tuning {options.FineTuneEpochs} epoch(s)...");
-                PruningOutcome outcome = PruningRun.Run(loaded.Network, statistics, options, train, test, loaded.InputShape);
-                results.Add((criterion, amount, outcome));
+                PruningOutcome outcome;
+                using (Interruption.Cooperate())
+                {
+                    outcome = PruningRun.Run(loaded.Network, statistics, options, train, test, loaded.InputShape, cancel: Interruption.Token);
+                }
+                var run = new PruneRun(criterion, amount, Describe(amount, options), outcome, EffectiveSize(outcome.Network, loaded.InputShape));
+                results.Add(run);
+                int neuronsBefore = outcome.Before.Sum(l => l.Neurons), neuronsAfter = run.Effective.Sum(l => l.Neurons);
+                string stored = options.Structured ? "" : $", {N(outcome.ParametersAfter)} still stored";
                 ConsoleReport.Line($"  accuracy {ConsoleReport.Percent(outcome.AccuracyBefore)} -> {ConsoleReport.Percent(outcome.AccuracyAfterPrune)} after pruning -> " +
-                                   $"{ConsoleReport.Percent(outcome.AccuracyAfterFineTune)} after fine-tuning; parameters {outcome.ParametersBefore} -> {outcome.ParametersAfter}");
+                                   $"{ConsoleReport.Percent(outcome.AccuracyAfterFineTune)} after fine-tuning; neurons {N(neuronsBefore)} -> {N(neuronsAfter)} " +
+                                   $"({N(neuronsBefore - neuronsAfter)} {(options.Structured ? "removed" : "zeroed")}); parameters {N(outcome.ParametersBefore)} -> {N(run.ParametersAfter)} effective{stored}");
             }
         }
 
         if (!grid)
         {
             PruningOutcome only = results[0].Outcome;
-            ConsoleReport.Table("Layers", ["layer", "neurons", "neurons after", "parameters", "parameters after", "MACs/sample", "MACs after"],
-                only.Before.Zip(only.After, (b, a) => (IReadOnlyList<string>)[b.Name, N(b.Neurons), N(a.Neurons), N(b.Parameters), N(a.Parameters), N(b.MultiplyAccumulates), N(a.MultiplyAccumulates)]));
+            ConsoleReport.Table(template.Structured ? "Layers" : "Layers ('after': what still acts; zeroed neurons and the weights that read them stay stored)",
+                ["layer", "neurons", "neurons after", "parameters", "parameters after", "MACs/sample", "MACs after"],
+                only.Before.Zip(results[0].Effective, (b, a) => (IReadOnlyList<string>)[b.Name, N(b.Neurons), N(a.Neurons), N(b.Parameters), N(a.Parameters), N(b.MultiplyAccumulates), N(a.MultiplyAccumulates)]));
             if (outPath is not null)
             {
                 ModelFile.SaveFloat(only.Network, outPath, loaded.InputMean, loaded.InputStd, loaded.InputShape,
-                    new Dictionary<string, string> { ["pruned_by"] = NeuronImportance.Name(results[0].Criterion), ["pruned_amount"] = results[0].Amount.ToString("R", CultureInfo.InvariantCulture) });
+                    PrunedMetadata(results[0], template));
                 ConsoleReport.Line($"Wrote {outPath} ({new FileInfo(outPath).Length} bytes).");
             }
         }
         string table = MarkdownTable(results);
-        ConsoleReport.Table("Pruning results", ["criterion", "amount", "before", "after pruning", "after fine-tuning", "parameters"],
-            results.Select(r => (IReadOnlyList<string>)[NeuronImportance.Name(r.Criterion), r.Amount.ToString("P0", CultureInfo.InvariantCulture),
+        ConsoleReport.Table("Pruning results", ["criterion", "amount", "before", "after pruning", "after fine-tuning", "parameters (effective)"],
+            results.Select(r => (IReadOnlyList<string>)[NeuronImportance.Name(r.Criterion), r.AmountText,
                 ConsoleReport.Percent(r.Outcome.AccuracyBefore), ConsoleReport.Percent(r.Outcome.AccuracyAfterPrune),
-                ConsoleReport.Percent(r.Outcome.AccuracyAfterFineTune), N(r.Outcome.ParametersAfter)]));
+                ConsoleReport.Percent(r.Outcome.AccuracyAfterFineTune), N(r.ParametersAfter)]));
         if (reportPath is not null)
         {
             // Atomic, as model files are: a crash or Ctrl-C leaves the previous report or the new one, never half of one.
@@ -183,44 +198,100 @@ internal static class PruneCommand
         }
         if (json)
         {
-            PruningOutcome first = results[0].Outcome;
-            var runs = new JsonArray(results.Select(r => (JsonNode)new JsonObject
-            {
-                ["criterion"] = NeuronImportance.Name(r.Criterion),
-                ["amount"] = r.Amount,
-                ["accuracy_before"] = r.Outcome.AccuracyBefore,
-                ["accuracy_after_prune"] = r.Outcome.AccuracyAfterPrune,
-                ["accuracy_after_finetune"] = r.Outcome.AccuracyAfterFineTune,
-                ["parameters_before"] = r.Outcome.ParametersBefore,
-                ["parameters_after"] = r.Outcome.ParametersAfter,
-            }).ToArray());
-            ConsoleReport.Json(new JsonObject
-            {
-                ["accuracy_before"] = first.AccuracyBefore,
-                ["accuracy_after_prune"] = first.AccuracyAfterPrune,
-                ["accuracy_after_finetune"] = first.AccuracyAfterFineTune,
-                ["parameters_before"] = first.ParametersBefore,
-                ["parameters_after"] = first.ParametersAfter,
-                ["runs"] = runs,
-                ["out"] = outPath,
-            });
+            var runs = new JsonArray(results.Select(r => (JsonNode)RunJson(r, template)).ToArray());
+            JsonObject summary = Measures(results[0]);
+            summary["runs"] = runs;
+            summary["out"] = outPath;
+            ConsoleReport.Json(summary);
         }
         return ExitCodes.Success;
     }
 
     private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
 
-    private static string MarkdownTable(List<(PruningCriterion Criterion, double Amount, PruningOutcome Outcome)> results)
+    private static string MarkdownTable(List<PruneRun> results)
     {
         var text = new StringBuilder();
-        text.AppendLine("| amount | criterion | accuracy before | after pruning | after fine-tuning | parameters after |");
+        text.AppendLine("| amount | criterion | accuracy before | after pruning | after fine-tuning | parameters after (effective) |");
         text.AppendLine("| ---: | --- | ---: | ---: | ---: | ---: |");
         foreach (var r in results)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Amount:P0} | {NeuronImportance.Name(r.Criterion)} | {100 * r.Outcome.AccuracyBefore:F2}% | {100 * r.Outcome.AccuracyAfterPrune:F2}% | {100 * r.Outcome.AccuracyAfterFineTune:F2}% | {N(r.Outcome.ParametersAfter)} |");
+                $"| {r.AmountText} | {NeuronImportance.Name(r.Criterion)} | {100 * r.Outcome.AccuracyBefore:F2}% | {100 * r.Outcome.AccuracyAfterPrune:F2}% | {100 * r.Outcome.AccuracyAfterFineTune:F2}% | {N(r.ParametersAfter)} |");
         }
         return text.ToString();
+    }
+
+    /// <summary>One run of the grid: its settings, its outcome, and the size of what still acts (<see cref="EffectiveSize"/>).</summary>
+    private sealed record PruneRun(PruningCriterion Criterion, double Amount, string AmountText, PruningOutcome Outcome, IReadOnlyList<LayerSize> Effective)
+    {
+        public long ParametersAfter => Effective.Sum(l => l.Parameters);
+    }
+
+    // In threshold mode "amount" is null and the thresholds are given instead: the amount was not used.
+    private static JsonObject RunJson(PruneRun r, PruningOptions template)
+    {
+        JsonObject run = Measures(r);
+        run.Insert(0, "criterion", NeuronImportance.Name(r.Criterion));
+        run.Insert(1, "amount", template.Thresholds is null ? r.Amount : null);
+        if (template.Thresholds is { } t)
+        {
+            run.Insert(2, "mean_threshold", t.Mean);
+            run.Insert(3, "std_threshold", t.Std);
+        }
+        return run;
+    }
+
+    private static JsonObject Measures(PruneRun r) => new()
+    {
+        ["accuracy_before"] = r.Outcome.AccuracyBefore,
+        ["accuracy_after_prune"] = r.Outcome.AccuracyAfterPrune,
+        ["accuracy_after_finetune"] = r.Outcome.AccuracyAfterFineTune,
+        ["parameters_before"] = r.Outcome.ParametersBefore,
+        ["parameters_after"] = r.ParametersAfter,
+        ["parameters_stored"] = r.Outcome.ParametersAfter,
+        ["neurons_before"] = r.Outcome.Before.Sum(l => l.Neurons),
+        ["neurons_after"] = r.Effective.Sum(l => l.Neurons),
+    };
+
+    private static Dictionary<string, string> PrunedMetadata(PruneRun r, PruningOptions template)
+    {
+        var metadata = new Dictionary<string, string> { ["pruned_by"] = NeuronImportance.Name(r.Criterion) };
+        if (template.Thresholds is { } t)
+        {
+            metadata["pruned_mean_threshold"] = t.Mean.ToString("R", CultureInfo.InvariantCulture);
+            metadata["pruned_std_threshold"] = t.Std.ToString("R", CultureInfo.InvariantCulture);
+        }
+        else
+        {
+            metadata["pruned_amount"] = r.Amount.ToString("R", CultureInfo.InvariantCulture);
+        }
+        return metadata;
+    }
+
+    /// <summary>
+    /// Layer sizes of what still acts: a neuron whose weights and bias are all zero (a masked one) outputs zero through
+    /// ReLU and pooling, so it and the weights that read it count for nothing. This is the size of the network with those
+    /// neurons removed (which gives the same outputs); for structured pruning it is the stored size.
+    /// </summary>
+    private static IReadOnlyList<LayerSize> EffectiveSize(Sequential network, int[] inputShape)
+    {
+        var zeroed = new PruningPlan();
+        foreach (PruningGroup g in PruningGroups.Find(network, inputShape))
+        {
+            ReadOnlySpan<float> weights = g.Layer.Weight.Value.Data, bias = g.Layer.Bias.Value.Data;
+            int row = g.ParametersPerNeuron - 1;
+            var dead = new List<int>();
+            for (int n = 0; n < g.Neurons && dead.Count < g.Neurons - 1; n++)
+            {
+                if (bias[n] == 0f && !weights.Slice(n * row, row).ContainsAnyExcept(0f))
+                {
+                    dead.Add(n);
+                }
+            }
+            zeroed.Remove(g.Name, dead);
+        }
+        return NetworkSize.Describe(zeroed.Removed.Count == 0 ? network : StructuredPruner.Apply(network, zeroed, inputShape), inputShape);
     }
 
     /// <summary>--layers must name prunable layers of the model: checked once it is loaded, before any work (exit 2).</summary>
