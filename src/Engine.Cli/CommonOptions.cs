@@ -1,5 +1,8 @@
+using System.Buffers.Binary;
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Globalization;
+using Engine.Inference;
 
 namespace Engine.Cli;
 
@@ -17,11 +20,44 @@ internal static class CommonOptions
         DefaultValueFactory = _ => DefaultDataDirectory,
     };
 
-    public static Option<int> Threads() => Positive(new Option<int>("--threads")
+    /// <summary>The most threads --threads takes: 256, or four per logical processor on a larger machine.</summary>
+    public static int MaxThreads => Math.Max(256, 4 * Environment.ProcessorCount);
+
+    public static Option<int> Threads() => Between(new Option<int>("--threads")
     {
-        Description = "Threads the kernels may use.",
+        Description = $"Threads the kernels may use (1 to {MaxThreads}).",
         DefaultValueFactory = _ => Environment.ProcessorCount,
-    });
+    }, 1, MaxThreads);
+
+    /// <summary>An unsigned 64-bit seed; text that is not one (such as -5) is refused with a message, not a type name.</summary>
+    public static Option<ulong> Seed(string description, ulong defaultValue) => new("--seed")
+    {
+        Description = description,
+        DefaultValueFactory = _ => defaultValue,
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
+            if (ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed))
+            {
+                return seed;
+            }
+            result.AddError($"--seed must be a whole number from 0 to {ulong.MaxValue}, got '{text}'.");
+            return 0;
+        },
+    };
+
+    /// <summary>An integer option that must lie in [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    public static Option<int> Between(Option<int> option, int min, int max)
+    {
+        option.Validators.Add(result =>
+        {
+            if (TryGetValue(result, out int v) && (v < min || v > max))
+            {
+                result.AddError($"{option.Name} must be a whole number from {min} to {max}, got {v}.");
+            }
+        });
+        return option;
+    }
 
     public static Option<int> Positive(Option<int> option)
     {
@@ -68,6 +104,60 @@ internal static class CommonOptions
         {
             value = default!;
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A data directory (--data) that exists and is a directory: a file given instead is named as such (exit 1, like a
+    /// missing directory), rather than reported as a directory that does not exist.
+    /// </summary>
+    public static void RequireDataDirectory(string path)
+    {
+        if (File.Exists(path))
+        {
+            throw new IOException($"--data: '{path}' is a file, not a directory; give the directory that holds the MNIST IDX files.");
+        }
+    }
+
+    /// <summary>
+    /// A model file (--model): a directory, a missing file or a file that is not a model is refused with a message naming
+    /// it (exit 1) before anything else is read; the kind of file is told by <see cref="Predictor.DetectFormat(Stream, string)"/>.
+    /// </summary>
+    public static ModelFormat RequireModelFile(string path, string optionName)
+    {
+        RequireFile(path, optionName);
+        using var stream = File.OpenRead(path);
+        return Predictor.DetectFormat(stream, Path.GetFileName(path));
+    }
+
+    /// <summary>
+    /// A gradient-statistics file (--stats): an existing file that starts as a safetensors file does (an 8-byte header
+    /// length, then a JSON object: the test <see cref="Predictor.DetectFormat(Stream, string)"/> makes), else exit 1.
+    /// </summary>
+    public static void RequireStatisticsFile(string path, string optionName)
+    {
+        RequireFile(path, optionName);
+        Span<byte> prefix = stackalloc byte[9];
+        int read;
+        using (var stream = File.OpenRead(path))
+        {
+            read = stream.ReadAtLeast(prefix, prefix.Length, throwOnEndOfStream: false);
+        }
+        if (read < prefix.Length || prefix[8] != (byte)'{' || BinaryPrimitives.ReadUInt64LittleEndian(prefix) < 2)
+        {
+            throw new InvalidDataException($"{optionName}: {Path.GetFileName(path)} is not a safetensors file (an 8-byte header length, then a JSON header).");
+        }
+    }
+
+    private static void RequireFile(string path, string optionName)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new IOException($"{optionName}: '{path}' is a directory, not a file.");
+        }
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"{optionName}: file '{path}' not found.", path);
         }
     }
 

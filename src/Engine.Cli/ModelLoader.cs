@@ -14,16 +14,7 @@ internal static class ModelLoader
     public static (Predictor Model, string Format) Load(string path, int threads)
     {
         var options = new PredictorOptions { Threads = threads };
-        if (Directory.Exists(path))
-        {
-            throw new FileNotFoundException($"{path} is a directory, not a model file.", path);
-        }
-        ModelFormat format;
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
-        {
-            format = Predictor.DetectFormat(stream, Path.GetFileName(path));
-        }
-        return format switch
+        return CommonOptions.RequireModelFile(path, "--model") switch
         {
             ModelFormat.Onnx => (OnnxModel.Load(path).ToPredictor(options), "onnx"),
             ModelFormat.Int8 => (Predictor.Load(path, options), QuantizedModelFile.Int8Format),

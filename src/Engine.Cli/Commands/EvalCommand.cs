@@ -27,6 +27,7 @@ internal static class EvalCommand
     {
         // The same front door an embedding app uses: the format is told from the file's header.
         (Predictor model, string format) = ModelLoader.Load(modelPath, threads);
+        CommonOptions.RequireDataDirectory(dataDirectory);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
         IBatchSource test = BatchIterator.Sequential(testSet, 250, model.Preprocessing.Mean, model.Preprocessing.Std);
         if (!test.SampleShape.AsSpan().SequenceEqual(model.InputShape))

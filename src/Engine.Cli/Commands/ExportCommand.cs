@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Engine.Inference;
 using Engine.IO;
 using Engine.Onnx;
 using Engine.Quantization;
@@ -24,11 +25,16 @@ internal static class ExportCommand
     private static int Run(string modelPath, string outPath, bool json)
     {
         CommonOptions.RequireWritableTarget(outPath, "--out");
-        // A float file and an int8 file are told apart by their format metadata; each loader refuses the other format.
-        string source = QuantizedModelFile.ReadFormat(modelPath) ?? ModelFile.FloatFormat;
+        // The format is told from the file's header, as the Predictor does; each loader refuses the other format.
+        ModelFormat format = CommonOptions.RequireModelFile(modelPath, "--model");
+        if (format == ModelFormat.Onnx)
+        {
+            throw new InvalidDataException($"{Path.GetFileName(modelPath)} is already an ONNX model.");
+        }
+        string source = format == ModelFormat.Int8 ? QuantizedModelFile.Int8Format : ModelFile.FloatFormat;
         byte[] onnx;
         string description;
-        if (source == QuantizedModelFile.Int8Format)
+        if (format == ModelFormat.Int8)
         {
             QuantizedNetwork network = QuantizedModelFile.Load(modelPath);
             onnx = OnnxExporter.Export(network);

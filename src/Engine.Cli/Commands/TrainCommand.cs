@@ -14,17 +14,20 @@ namespace Engine.Cli.Commands;
 /// <summary><c>engine train</c>: trains the seed network on MNIST and writes a float model file.</summary>
 internal static class TrainCommand
 {
+    /// <summary>The largest --batch-size: beyond it a batch no longer fits a sensible working set.</summary>
+    public const int MaxBatchSize = 65536;
+
     public static Command Create()
     {
         var defaults = new TrainingOptions();
         var epochs = CommonOptions.Positive(new Option<int>("--epochs") { Description = "Passes over the training data.", DefaultValueFactory = _ => defaults.Epochs });
-        var batchSize = CommonOptions.Positive(new Option<int>("--batch-size") { Description = "Samples per SGD step.", DefaultValueFactory = _ => defaults.BatchSize });
-        var lr = CommonOptions.InRange(new Option<float>("--lr") { Description = "Peak learning rate (warm-up over the first epoch, then cosine to zero).", DefaultValueFactory = _ => defaults.LearningRate }, 0f, 10f, minExclusive: true);
+        var batchSize = CommonOptions.Between(new Option<int>("--batch-size") { Description = $"Samples per SGD step (1 to {MaxBatchSize}, and at most the training samples).", DefaultValueFactory = _ => defaults.BatchSize }, 1, MaxBatchSize);
+        var lr = CommonOptions.InRange(new Option<float>("--lr") { Description = $"Peak learning rate (linear warm-up from lr / 10 over the first {defaults.WarmupEpochs.ToString(CultureInfo.InvariantCulture)} epoch, then cosine to zero).", DefaultValueFactory = _ => defaults.LearningRate }, 0f, 10f, minExclusive: true);
         var momentum = CommonOptions.InRange(new Option<float>("--momentum") { Description = "Nesterov momentum factor (0 for plain SGD).", DefaultValueFactory = _ => defaults.Momentum }, 0f, 0.999f);
         var weightDecay = CommonOptions.InRange(new Option<float>("--weight-decay") { Description = "L2 penalty.", DefaultValueFactory = _ => defaults.WeightDecay }, 0f, 1f);
         var shift = new Option<int>("--max-shift") { Description = "Augmentation: random shifts of up to this many pixels (0 for none).", DefaultValueFactory = _ => BatchIterator.DefaultMaxShift };
         shift.Validators.Add(r => { if (CommonOptions.TryGetValue(r, out int v) && (v < 0 || v > 8)) r.AddError("--max-shift must be between 0 and 8."); });
-        var seed = new Option<ulong>("--seed") { Description = "Seed for initialisation, shuffling and augmentation.", DefaultValueFactory = _ => defaults.Seed };
+        var seed = CommonOptions.Seed("Seed for initialisation, shuffling and augmentation.", defaults.Seed);
         var threads = CommonOptions.Threads();
         var data = CommonOptions.Data();
         var output = new Option<string?>("--out") { Description = "Write the trained model here (safetensors, PyTorch state_dict names)." };
@@ -64,8 +67,13 @@ internal static class TrainCommand
         {
             CommonOptions.RequireWritableTarget(statsPath, "--track-grad-stats");
         }
+        CommonOptions.RequireDataDirectory(dataDirectory);
         MnistDataset trainSet = MnistDataset.Load(dataDirectory, MnistSplit.Train);
         MnistDataset testSet = MnistDataset.Load(dataDirectory, MnistSplit.Test);
+        if (options.BatchSize > trainSet.Count)
+        {
+            throw new UsageException($"--batch-size {options.BatchSize} is more than the {trainSet.Count} training samples in {dataDirectory}.");
+        }
         float mean = MnistPreprocessing.DefaultMean, std = MnistPreprocessing.DefaultStd;
         var train = BatchIterator.Shuffled(trainSet, options.BatchSize, options.Seed, epoch: 0, mean, std, maxShift);
         var test = BatchIterator.Sequential(testSet, 250, mean, std);
@@ -79,9 +87,13 @@ internal static class TrainCommand
         int[] inputShape = [1, SeedNetwork.InputSize, SeedNetwork.InputSize];
         GradientStatistics? statistics = statsPath is null ? null : new GradientStatistics(network, inputShape);
         var started = DateTime.UtcNow;
-        IReadOnlyList<EpochReport> reports = ConsoleReport.Interactive
-            ? RunWithProgressBar(trainer, train, test, options, statistics)
-            : trainer.Run(train, test, new ObserverList(statistics, new PlainLines()));
+        IReadOnlyList<EpochReport> reports;
+        using (Interruption.Cooperate())
+        {
+            reports = ConsoleReport.Interactive
+                ? RunWithProgressBar(trainer, train, test, options, statistics)
+                : trainer.Run(train, test, new ObserverList(statistics, new PlainLines()), Interruption.Token);
+        }
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
 
         EpochReport last = reports[^1];
@@ -100,7 +112,7 @@ internal static class TrainCommand
             GradientStatisticsFile.Save(statistics!, statsPath);
             ConsoleReport.Line($"Wrote gradient statistics over {statistics!.Count} steps to {statsPath} ({new FileInfo(statsPath).Length} bytes).");
         }
-        ConsoleReport.Line($"Test accuracy {ConsoleReport.Percent(last.TestAccuracy)} after {options.Epochs} epochs in {seconds:F1} s " +
+        ConsoleReport.Line($"Test accuracy {ConsoleReport.Percent(last.TestAccuracy)} after {Epochs(options.Epochs)} in {seconds:F1} s " +
                            $"({reports.Average(r => r.Seconds):F1} s/epoch, {reports.Average(r => r.SamplesPerSecond):F0} samples/s).");
         if (json)
         {
@@ -120,6 +132,8 @@ internal static class TrainCommand
         return ExitCodes.Success;
     }
 
+    private static string Epochs(int n) => n == 1 ? "1 epoch" : $"{n} epochs";
+
     private static IReadOnlyList<EpochReport> RunWithProgressBar(Trainer trainer, BatchIterator train, BatchIterator test, TrainingOptions options, GradientStatistics? statistics)
     {
         IReadOnlyList<EpochReport> reports = [];
@@ -129,7 +143,7 @@ internal static class TrainCommand
             .Start(context =>
             {
                 ProgressTask task = context.AddTask("epoch 1", maxValue: options.Epochs * (double)train.BatchCount);
-                reports = trainer.Run(train, test, new ObserverList(statistics, new ProgressBar(task)));
+                reports = trainer.Run(train, test, new ObserverList(statistics, new ProgressBar(task)), Interruption.Token);
             });
         return reports;
     }

@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using Engine.Layers;
 using Engine.Statistics;
 
@@ -14,10 +17,46 @@ public static class GradientStatisticsFile
     public const string Format = "engine.grad_stats";
 
     /// <summary>
+    /// The metadata key binding a statistics file to the weights it was recorded on: <see cref="WeightsSha256"/> of the
+    /// network when the file was saved (after training, so the weights of the model file written by the same run).
+    /// </summary>
+    public const string WeightsKey = "weights_sha256";
+
+    /// <summary>
+    /// SHA-256, as 64 lowercase hex digits, of the network's float parameters: the little-endian bytes of every
+    /// parameter in state_dict order (<see cref="Sequential.NamedParameters"/>), one after the other.
+    /// </summary>
+    public static string WeightsSha256(Sequential network) => Sha256(network.NamedParameters().Select(p => p.Parameter));
+
+    private static string Sha256(IEnumerable<Parameter> parameters)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> bytes = stackalloc byte[4];
+        foreach (Parameter p in parameters)
+        {
+            ReadOnlySpan<float> values = p.Value.Data;
+            if (BitConverter.IsLittleEndian)
+            {
+                hash.AppendData(MemoryMarshal.AsBytes(values));
+            }
+            else
+            {
+                foreach (float v in values)
+                {
+                    BinaryPrimitives.WriteSingleLittleEndian(bytes, v);
+                    hash.AppendData(bytes);
+                }
+            }
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>
     /// Writes the statistics as safetensors: for each parameter P, <c>P.grad_count</c> I64 [1], <c>P.grad_mean</c> and
     /// <c>P.grad_m2</c> F64 of P's shape; for each prunable layer L, <c>L.taylor_count</c>, <c>L.taylor_mean</c>,
     /// <c>L.taylor_m2</c> (t per neuron) and <c>L.taylor_abs_mean</c>, <c>L.taylor_abs_m2</c> (|t|). The metadata holds
-    /// <c>format</c> = engine.grad_stats and the network's <c>architecture</c>.
+    /// <c>format</c> = engine.grad_stats, the network's <c>architecture</c> and <see cref="WeightsKey"/>: the hash of the
+    /// weights the tracked parameters hold now (save when training ends, so they are the weights the model file holds).
     /// </summary>
     public static void Save(GradientStatistics statistics, string path)
     {
@@ -42,13 +81,16 @@ public static class GradientStatisticsFile
             ["format"] = Format,
             ["architecture"] = statistics.Architecture,
             ["steps"] = statistics.Count.ToString(CultureInfo.InvariantCulture),
+            // The tracked parameters are the network's, in state_dict order: this is WeightsSha256 of the network.
+            [WeightsKey] = Sha256(statistics.ParameterStatistics.Select(p => p.Parameter)),
         };
         new SafeTensorsFile(tensors, metadata).Write(path);
     }
 
     /// <summary>
     /// Reads statistics saved by <see cref="Save"/> for <paramref name="network"/>; a file from another architecture (other
-    /// layers or other shapes) is refused with an error naming the file and the first difference.
+    /// layers or other shapes) is refused with an error naming the file and the first difference, and so is a file whose
+    /// <see cref="WeightsKey"/> is not the hash of <paramref name="network"/>'s weights (a file without it still loads).
     /// </summary>
     public static GradientStatistics Load(string path, Sequential network, int[] inputShape)
     {
@@ -62,6 +104,12 @@ public static class GradientStatisticsFile
         if (file.Metadata.TryGetValue("architecture", out string? recorded) && recorded != architecture)
         {
             throw new InvalidDataException($"{name}: statistics of architecture '{recorded}' do not match the model's '{architecture}'.");
+        }
+        // Files written before the key existed carry no hash and still load; a hash of other weights is refused.
+        if (file.Metadata.TryGetValue(WeightsKey, out string? weights) && weights != WeightsSha256(network))
+        {
+            throw new InvalidDataException(
+                $"{name}: statistics recorded on other weights ({WeightsKey} {weights}, the model's is {WeightsSha256(network)}): use the statistics written by the training run that wrote the model.");
         }
         var parameters = network.NamedParameters().Select(p =>
         {

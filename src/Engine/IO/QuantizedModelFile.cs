@@ -42,10 +42,6 @@ public static class QuantizedModelFile
     /// <summary>Reads an int8 model from bytes; <paramref name="name"/> appears in error messages.</summary>
     public static QuantizedNetwork Load(ReadOnlySpan<byte> bytes, string name) => FromFile(SafeTensorsFile.Read(bytes, name), name);
 
-    /// <summary>The <c>format</c> metadata of a model file (engine.float, engine.int8, ...), or null when it has none.</summary>
-    public static string? ReadFormat(string path) =>
-        SafeTensorsFile.Read(path).Metadata.TryGetValue("format", out string? format) ? format : null;
-
     private static SafeTensorsFile ToFile(QuantizedNetwork network, IReadOnlyDictionary<string, string>? extraMetadata)
     {
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)

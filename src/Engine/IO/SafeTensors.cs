@@ -327,37 +327,11 @@ public sealed class SafeTensorsFile
     }
 
     /// <summary>
-    /// Writes the file atomically: to a temporary file in the same directory, flushed to disk, then renamed over
-    /// <paramref name="path"/>. If anything fails, the temporary file is removed and a previous file at
-    /// <paramref name="path"/> is left as it was.
+    /// Writes the file atomically (<see cref="AtomicFile.Write(string, Action{Stream})"/>): to a temporary file in the same directory, flushed to
+    /// disk, then renamed over <paramref name="path"/>. If anything fails, the temporary file is removed and a previous
+    /// file at <paramref name="path"/> is left as it was.
     /// </summary>
-    public void Write(string path)
-    {
-        string full = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(full) ?? ".";
-        string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
-            {
-                WriteTo(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, full, overwrite: true);
-        }
-        catch
-        {
-            try
-            {
-                File.Delete(temporary);
-            }
-            catch (IOException)
-            {
-                // The original error matters more than a leftover temporary file.
-            }
-            throw;
-        }
-    }
+    public void Write(string path) => AtomicFile.Write(path, WriteTo);
 
     private void WriteTo(Stream stream)
     {

@@ -18,6 +18,20 @@ internal static class CliRunner
 
     public static Result Run(params string[] args)
     {
+        using var process = Start(args);
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"engine {string.Join(' ', args)} did not finish in 3 minutes.");
+        }
+        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Starts the executable with standard output and error redirected, for tests that act while it runs.</summary>
+    public static Process Start(params string[] args)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -29,15 +43,32 @@ internal static class CliRunner
         {
             start.ArgumentList.Add(a);
         }
-        using var process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        return Process.Start(start)!;
+    }
+
+    /// <summary>
+    /// The accuracy of a model file on the test split of <paramref name="dataDirectory"/>, computed here, in process and
+    /// sample by sample through <see cref="Engine.Inference.Predictor.Classify"/>: a value the command did not compute.
+    /// </summary>
+    public static float Accuracy(string modelPath, string dataDirectory)
+    {
+        (int Predicted, int Label)[] predictions = Predictions(modelPath, dataDirectory);
+        return (float)predictions.Count(p => p.Predicted == p.Label) / predictions.Length;
+    }
+
+    /// <summary>The class a model file predicts for each test digit of <paramref name="dataDirectory"/>, with the label.</summary>
+    public static (int Predicted, int Label)[] Predictions(string modelPath, string dataDirectory)
+    {
+        var model = Engine.Inference.Predictor.Load(modelPath);
+        var test = Engine.Data.MnistDataset.Load(dataDirectory, Engine.Data.MnistSplit.Test);
+        var result = new (int, int)[test.Count];
+        var input = new float[model.InputLength];
+        for (int n = 0; n < test.Count; n++)
         {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"engine {string.Join(' ', args)} did not finish in 3 minutes.");
+            model.PreparePixels(test.Pixels.AsSpan(n * 28 * 28, 28 * 28), 28, 28, input);
+            result[n] = (model.Classify(input), test.Labels[n]);
         }
-        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+        return result;
     }
 
     /// <summary>A directory with a small MNIST in IDX format: the first samples of the bundled subset, gzip-compressed.</summary>

@@ -80,4 +80,31 @@ public sealed class GradientStatisticsTests : IDisposable
         Engine.IO.ModelFile.SaveFloat(network, model, 0f, 1f, Input);
         Assert.Contains("not a gradient statistics file", Assert.Throws<InvalidDataException>(() => GradientStatisticsFile.Load(model, network, Input)).Message);
     }
+
+    [Fact]
+    public void Statistics_are_bound_to_the_weights_they_were_recorded_on()
+    {
+        (Sequential network, GradientStatistics stats, _, _) = Track(3);
+        string path = Path.Combine(_dir, "stats.safetensors");
+        GradientStatisticsFile.Save(stats, path);
+        SafeTensorsFile file = SafeTensorsFile.Read(path);
+        Assert.Equal(GradientStatisticsFile.WeightsSha256(network), file.Metadata[GradientStatisticsFile.WeightsKey]);
+        Assert.Matches("^[0-9a-f]{64}$", file.Metadata[GradientStatisticsFile.WeightsKey]);
+
+        // The hash is of the float bytes in state_dict order, computed independently here.
+        byte[] bytes = network.NamedParameters().SelectMany(p => p.Parameter.Value.Data.ToArray().SelectMany(BitConverter.GetBytes)).ToArray();
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), GradientStatisticsFile.WeightsSha256(network));
+
+        // Same architecture, other seed: refused, naming the file.
+        Sequential other = SeedNetwork.Create(7, conv1Channels: 3, conv2Channels: 4, hidden: 5);
+        var e = Assert.Throws<InvalidDataException>(() => GradientStatisticsFile.Load(path, other, Input));
+        Assert.Contains("stats.safetensors", e.Message);
+        Assert.Contains("other weights", e.Message);
+
+        // A file written before the key existed still loads.
+        var metadata = file.Metadata.Where(kv => kv.Key != GradientStatisticsFile.WeightsKey).ToDictionary(kv => kv.Key, kv => kv.Value);
+        string old = Path.Combine(_dir, "old.safetensors");
+        new SafeTensorsFile(file.Tensors, metadata).Write(old);
+        Assert.Equal(stats["fc1.bias"].M2.ToArray(), GradientStatisticsFile.Load(old, other, Input)["fc1.bias"].M2.ToArray());
+    }
 }
