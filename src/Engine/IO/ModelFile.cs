@@ -118,42 +118,44 @@ public static class ModelFile
     private static Sequential BuildFromArchitecture(string architecture, SafeTensorsFile file, string name)
     {
         var layers = new List<(string, Layer)>();
-        foreach (string entry in architecture.Split(';', StringSplitOptions.RemoveEmptyEntries))
+        foreach (ArchitectureEntry entry in ArchitectureText.Parse(architecture, name, allowFusedRelu: false))
         {
-            int eq = entry.IndexOf('=');
-            if (eq <= 0)
+            layers.Add((entry.Name, entry.Kind switch
             {
-                throw new InvalidDataException($"{name}: architecture entry '{entry}' is not 'name=kind'.");
-            }
-            string layerName = entry[..eq], kind = entry[(eq + 1)..];
-            int open = kind.IndexOf('(');
-            string type = open < 0 ? kind : kind[..open];
-            int[] args = open < 0 ? [] : ParseInts(kind[(open + 1)..kind.LastIndexOf(')')], name, entry);
-            layers.Add((layerName, type switch
-            {
-                "conv2d" when args.Length == 3 => Conv(file, name, layerName, args[0], args[1], args[2]),
-                "linear" when args.Length == 0 => Fc(file, name, layerName),
-                "relu" => new ReLU(),
-                "flatten" => new Flatten(),
-                "avgpool2d" when args.Length == 2 => new AvgPool2d(args[0], args[1]),
-                _ => throw new InvalidDataException($"{name}: architecture entry '{entry}' is not a known layer."),
+                ArchitectureKind.Conv2d => Conv(file, name, entry.Name, entry.Kernel, entry.Stride, entry.Padding),
+                ArchitectureKind.Linear => Fc(file, name, entry.Name),
+                ArchitectureKind.ReLU => new ReLU(),
+                ArchitectureKind.Flatten => new Flatten(),
+                _ => new AvgPool2d(entry.Kernel, entry.Stride),
             }));
         }
+        return Build(layers, name);
+    }
+
+    private static Sequential Build(List<(string, Layer)> layers, string name)
+    {
         try
         {
             return new Sequential([.. layers]);
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"{name}: architecture '{architecture}' is invalid: {e.Message}", e);
+            throw new InvalidDataException($"{name}: the layers cannot form a network: {e.Message}", e);
         }
     }
 
     private static Sequential BuildSeedTopology(SafeTensorsFile file, string name, int[] inputShape)
     {
         var weights = file.Tensors.Where(t => t.Name.EndsWith(".weight", StringComparison.Ordinal)).ToList();
-        var convs = weights.Where(t => t.Shape.Length == 4).Select(t => t.Name[..^7]).Order(StringComparer.Ordinal).ToList();
-        var fcs = weights.Where(t => t.Shape.Length == 2).Select(t => t.Name[..^7]).Order(StringComparer.Ordinal).ToList();
+        SafeTensor? badName = weights.FirstOrDefault(t => !ArchitectureText.IsValidName(t.Name[..^7]));
+        if (badName is not null)
+        {
+            throw new InvalidDataException(
+                $"{name}: tensor '{badName.Name}' does not name a layer: with no architecture in the metadata, a layer name is one or more of A-Z, a-z, 0-9, '_' and '-'.");
+        }
+        var byNumber = Comparer<string>.Create(ArchitectureText.CompareNames);
+        var convs = weights.Where(t => t.Shape.Length == 4).Select(t => t.Name[..^7]).Order(byNumber).ToList();
+        var fcs = weights.Where(t => t.Shape.Length == 2).Select(t => t.Name[..^7]).Order(byNumber).ToList();
         if (convs.Count == 0 || fcs.Count == 0)
         {
             throw new InvalidDataException($"{name}: no architecture in the metadata, and the tensors do not describe convolutions followed by linear layers.");
@@ -186,7 +188,7 @@ public static class ModelFile
                 layers.Add(($"relu{++index}", new ReLU()));
             }
         }
-        return new Sequential([.. layers]);
+        return Build(layers, name);
     }
 
     private static Conv2d Conv(SafeTensorsFile file, string name, string layer, int kernel, int stride, int padding)

@@ -147,35 +147,25 @@ public static class QuantizedModelFile
         QuantParams input = Activation(file, name, "input.scale", "input.zero_point", used);
         QuantParams current = input;
         var layers = new List<QuantizedLayer>();
-        foreach (string entry in Meta(file, name, "architecture").Split(';', StringSplitOptions.RemoveEmptyEntries))
+        foreach (ArchitectureEntry entry in ArchitectureText.Parse(Meta(file, name, "architecture"), name, allowFusedRelu: true))
         {
-            int eq = entry.IndexOf('=');
-            int open = entry.IndexOf('(');
-            if (eq <= 0 || (open >= 0 && !entry.EndsWith(')')))
-            {
-                throw new InvalidDataException($"{name}: architecture entry '{entry}' is not 'name=kind(arguments)'.");
-            }
-            string layerName = entry[..eq];
-            string type = open < 0 ? entry[(eq + 1)..] : entry[(eq + 1)..open];
-            string[] args = open < 0 ? [] : entry[(open + 1)..^1].Split(',', StringSplitOptions.RemoveEmptyEntries);
-            bool relu = args.Length > 0 && args[^1] == "relu";
-            int[] numbers = ParseInts(string.Join(",", relu ? args[..^1] : args), name, entry);
+            string layerName = entry.Name;
+            bool relu = entry.FusedRelu;
             try
             {
-                QuantizedLayer layer = type switch
+                QuantizedLayer layer = entry.Kind switch
                 {
-                    "conv2d" when numbers.Length == 3 => Weighted(file, name, layerName, current, used,
-                        (i, o, w, shape, s, z, b) => new QuantizedConv2d(layerName, i, o, w, shape, s, z, b, relu, numbers[1], numbers[2]), 4),
-                    "linear" when numbers.Length == 0 => Weighted(file, name, layerName, current, used,
+                    ArchitectureKind.Conv2d => Weighted(file, name, layerName, current, used,
+                        (i, o, w, shape, s, z, b) => new QuantizedConv2d(layerName, i, o, w, shape, s, z, b, relu, entry.Stride, entry.Padding), 4),
+                    ArchitectureKind.Linear => Weighted(file, name, layerName, current, used,
                         (i, o, w, shape, s, z, b) => new QuantizedLinear(layerName, i, o, w, shape, s, z, b, relu), 2),
-                    "avgpool2d" when numbers.Length == 2 && !relu => new QuantizedAvgPool2d(layerName, current, numbers[0], numbers[1]),
-                    "flatten" when numbers.Length == 0 && !relu => new QuantizedFlatten(layerName, current),
-                    "relu" when numbers.Length == 0 && !relu => new QuantizedReLU(layerName, current),
-                    _ => throw new InvalidDataException($"{name}: architecture entry '{entry}' is not a known int8 layer."),
+                    ArchitectureKind.AvgPool2d => new QuantizedAvgPool2d(layerName, current, entry.Kernel, entry.Stride),
+                    ArchitectureKind.Flatten => new QuantizedFlatten(layerName, current),
+                    _ => new QuantizedReLU(layerName, current),
                 };
-                if (layer is QuantizedConv2d conv && (conv.KernelSize != numbers[0]))
+                if (layer is QuantizedConv2d conv && conv.KernelSize != entry.Kernel)
                 {
-                    throw new InvalidDataException($"{name}: tensor '{layerName}.weight' has a {conv.KernelSize}x{conv.KernelSize} kernel, the architecture says {numbers[0]}.");
+                    throw new InvalidDataException($"{name}: tensor '{layerName}.weight' has a {conv.KernelSize}x{conv.KernelSize} kernel, the architecture says {entry.Kernel}.");
                 }
                 layers.Add(layer);
                 current = layer.Output;
