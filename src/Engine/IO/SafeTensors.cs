@@ -446,6 +446,10 @@ public sealed class SafeTensorsFile
             while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
             {
                 string name = reader.GetString()!;
+                if (name.Length == 0)
+                {
+                    throw Fail(source, "a tensor has an empty name.");
+                }
                 if (!names.Add(name))
                 {
                     throw Fail(source, $"key '{name}' appears twice in the header.");

@@ -89,6 +89,7 @@ public sealed class SafeTensorsTests : IDisposable
         { "{\"__metadata__\":{\"k\":1}}", 0, "expected a string" },
         { "{\"__metadata__\":[]}", 0, "__metadata__ is not an object" },
         { "{} {}", 0, "not valid JSON" },
+        { "{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "empty name" },
     };
 
     [Theory]
