@@ -104,13 +104,18 @@ public static class ModelFile
         {
             throw new InvalidDataException($"{name}: unexpected tensor '{unexpected}' (not a parameter of the network it describes).");
         }
-        try
+        int[] shape = [1, .. inputShape];
+        foreach ((string layerName, Layer layer) in network.Layers)
         {
-            network.OutputShape([1, .. inputShape]);
-        }
-        catch (ArgumentException e)
-        {
-            throw new InvalidDataException($"{name}: the layers do not fit together: {e.Message}", e);
+            try
+            {
+                shape = layer.OutputShape(shape);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException($"{name}: the layers do not fit together: layer '{layerName}': {e.Message}", e);
+            }
+            ModelLimits.Check(shape.AsSpan(1), name, $"the output of layer '{layerName}'");
         }
         return new FloatModel(network, mean, std, inputShape, file.Metadata);
     }
@@ -242,6 +247,7 @@ public static class ModelFile
         {
             throw new InvalidDataException($"{name}: metadata input_shape '{text}' is not three positive sizes C,H,W.");
         }
+        ModelLimits.Check(shape, name, "metadata input_shape");
         return shape;
     }
 

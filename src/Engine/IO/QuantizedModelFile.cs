@@ -142,6 +142,7 @@ public static class QuantizedModelFile
         {
             throw new InvalidDataException($"{name}: input_shape '{string.Join(",", inputShape)}' is not a list of positive sizes.");
         }
+        ModelLimits.Check(inputShape, name, "metadata input_shape");
 
         var used = new HashSet<string>(StringComparer.Ordinal);
         QuantParams input = Activation(file, name, "input.scale", "input.zero_point", used);
@@ -179,6 +180,19 @@ public static class QuantizedModelFile
         if (unexpected is not null)
         {
             throw new InvalidDataException($"{name}: unexpected tensor '{unexpected}' (not part of the network the architecture describes).");
+        }
+        int[] shape = inputShape;
+        foreach (QuantizedLayer layer in layers)
+        {
+            try
+            {
+                shape = layer.OutputShape(shape);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException($"{name}: the layers do not fit together: layer '{layer.Name}': {e.Message}", e);
+            }
+            ModelLimits.Check(shape, name, $"the output of layer '{layer.Name}'");
         }
         try
         {
