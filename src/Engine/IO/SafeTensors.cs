@@ -327,14 +327,16 @@ public sealed class SafeTensorsFile
     }
 
     /// <summary>
-    /// Writes the file atomically: to a temporary file in the same directory, flushed to disk, then renamed over
-    /// <paramref name="path"/>. If anything fails, the temporary file is removed and a previous file at
-    /// <paramref name="path"/> is left as it was.
+    /// Writes the file atomically: to a temporary file <c>.NAME.GUID.tmp</c> in the same directory, flushed to disk, then
+    /// renamed over <paramref name="path"/>. If anything fails, the temporary file is removed and a previous file at
+    /// <paramref name="path"/> is left as it was. Temporaries of this exact pattern for the same target that a killed
+    /// write left behind (untouched for five minutes and held open by no one) are removed first.
     /// </summary>
     public void Write(string path)
     {
         string full = Path.GetFullPath(path);
         string directory = Path.GetDirectoryName(full) ?? ".";
+        RemoveStaleTemporaries(directory, Path.GetFileName(full), DateTime.UtcNow - StaleTemporaryAge);
         string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
         {
@@ -356,6 +358,59 @@ public sealed class SafeTensorsFile
                 // The original error matters more than a leftover temporary file.
             }
             throw;
+        }
+    }
+
+    // How long a temporary file of an earlier write must have been untouched before a later write removes it.
+    internal static readonly TimeSpan StaleTemporaryAge = TimeSpan.FromMinutes(5);
+
+    // Removes ".{target}.{32 hex digits}.tmp" files last written before `olderThan` that no process holds open (a
+    // write in progress keeps its temporary open with FileShare.None, so opening it for deletion fails and it is kept).
+    internal static void RemoveStaleTemporaries(string directory, string target, DateTime olderThan)
+    {
+        string prefix = "." + target + ".";
+        IEnumerable<string> candidates;
+        try
+        {
+            candidates = Directory.EnumerateFiles(directory, "*.tmp");
+        }
+        catch (IOException)
+        {
+            return;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return;
+        }
+        foreach (string candidate in candidates)
+        {
+            string file = Path.GetFileName(candidate);
+            if (!file.StartsWith(prefix, StringComparison.Ordinal) || !file.EndsWith(".tmp", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            string guid = file[prefix.Length..^4];
+            if (guid.Length != 32 || guid.AsSpan().ContainsAnyExcept("0123456789abcdef"))
+            {
+                continue;
+            }
+            try
+            {
+                if (File.GetLastWriteTimeUtc(candidate) > olderThan)
+                {
+                    continue;
+                }
+                using (new FileStream(candidate, FileMode.Open, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose))
+                {
+                }
+            }
+            catch (IOException)
+            {
+                // Held by a live write, or gone already: not ours to remove.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
         }
     }
 

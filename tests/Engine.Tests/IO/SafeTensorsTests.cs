@@ -192,6 +192,38 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     [Fact]
+    public void A_write_removes_stale_temporaries_of_its_own_target_left_by_killed_writes_and_nothing_else()
+    {
+        string target = Path.Combine(_dir, "model.safetensors");
+        string Temp(string name) => Path.Combine(_dir, name);
+        DateTime old = DateTime.UtcNow.AddHours(-1);
+        string stale1 = Temp($".model.safetensors.{Guid.NewGuid():N}.tmp"), stale2 = Temp($".model.safetensors.{Guid.NewGuid():N}.tmp");
+        string fresh = Temp($".model.safetensors.{Guid.NewGuid():N}.tmp"), held = Temp($".model.safetensors.{Guid.NewGuid():N}.tmp");
+        string other = Temp($".other.safetensors.{Guid.NewGuid():N}.tmp"), notOurs = Temp(".model.safetensors.backup.tmp");
+        foreach (string f in new[] { stale1, stale2, fresh, held, other, notOurs })
+        {
+            File.WriteAllBytes(f, [1, 2, 3]);
+            if (f != fresh)
+            {
+                File.SetLastWriteTimeUtc(f, old);
+            }
+        }
+        using (new FileStream(held, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        {
+            Sample().Write(target);   // a write in progress elsewhere holds its temporary: it is left alone
+        }
+        Assert.False(File.Exists(stale1));
+        Assert.False(File.Exists(stale2));
+        Assert.True(File.Exists(fresh));
+        Assert.True(File.Exists(held));
+        Assert.True(File.Exists(other));
+        Assert.True(File.Exists(notOurs));
+        Assert.Equal(Sample().ToBytes(), File.ReadAllBytes(target));
+        Sample().Write(target);
+        Assert.False(File.Exists(held));   // no longer held: removed by the next write
+    }
+
+    [Fact]
     public void Overwriting_replaces_the_file_atomically()
     {
         string path = Path.Combine(_dir, "m.safetensors");
