@@ -68,10 +68,7 @@ public static class ModelFile
         }
         float mean = ReadFloat(file, name, "input_mean", 0f);
         float std = ReadFloat(file, name, "input_std", 1f);
-        if (!(std > 0f) || !float.IsFinite(mean))
-        {
-            throw new InvalidDataException($"{name}: input_std must be > 0 and input_mean finite, got {mean} and {std}.");
-        }
+        double bound = ModelLimits.CheckNormalisation(mean, std, name);
         int[] inputShape = file.Metadata.TryGetValue("input_shape", out string? shapeText)
             ? ParseShape(shapeText, name)
             : [1, SeedNetwork.InputSize, SeedNetwork.InputSize];
@@ -97,7 +94,9 @@ public static class ModelFile
                 throw new InvalidDataException(
                     $"{name}: tensor '{parameterName}' has shape {FloatTensor.Format(tensor.Shape)}, the network needs {FloatTensor.Format(parameter.Value.Shape)}.");
             }
-            tensor.ToFloats().CopyTo(parameter.Value.Data);
+            float[] values = tensor.ToFloats();
+            ModelLimits.CheckFinite(values, name, parameterName);
+            values.CopyTo(parameter.Value.Data);
         }
         string? unexpected = file.Tensors.Select(t => t.Name).FirstOrDefault(n => !expected.Contains(n));
         if (unexpected is not null)
@@ -116,6 +115,12 @@ public static class ModelFile
                 throw new InvalidDataException($"{name}: the layers do not fit together: layer '{layerName}': {e.Message}", e);
             }
             ModelLimits.Check(shape.AsSpan(1), name, $"the output of layer '{layerName}'");
+            bound = OutputBound(layer, bound);
+            if (bound > ModelLimits.MaxOutputBound)
+            {
+                throw new InvalidDataException(
+                    $"{name}: the weights of layer '{layerName}' can drive its output to {bound:G3} for inputs made from pixels, past {ModelLimits.MaxOutputBound:G0}: float arithmetic would overflow.");
+            }
         }
         return new FloatModel(network, mean, std, inputShape, file.Metadata);
     }
@@ -194,6 +199,29 @@ public static class ModelFile
             }
         }
         return Build(layers, name);
+    }
+
+    // The largest magnitude the layer's output can reach when every input has magnitude at most `input`:
+    // max over outputs of (sum of |weights| x input + |bias|); other layers do not grow it.
+    private static double OutputBound(Layer layer, double input)
+    {
+        if (layer is not WeightedLayer weighted)
+        {
+            return input;
+        }
+        ReadOnlySpan<float> w = weighted.Weight.Value.Data, b = weighted.Bias.Value.Data;
+        int rows = b.Length, row = w.Length / Math.Max(rows, 1);
+        double largest = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            foreach (float v in w.Slice(r * row, row))
+            {
+                sum += Math.Abs(v);
+            }
+            largest = Math.Max(largest, sum * input + Math.Abs(b[r]));
+        }
+        return largest;
     }
 
     private static Conv2d Conv(SafeTensorsFile file, string name, string layer, int kernel, int stride, int padding)

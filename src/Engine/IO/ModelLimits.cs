@@ -34,4 +34,62 @@ internal static class ModelLimits
                 $"{name}: {what} [{string.Join(", ", shape.ToArray())}] holds more than {MaxActivationElements:N0} values per sample, this engine's limit.");
         }
     }
+
+    /// <summary>Largest magnitude a layer's output may reach, in the worst case, for inputs made from pixels (float range is 3.4e38).</summary>
+    public const double MaxOutputBound = 1e30;
+
+    /// <summary>Largest magnitude a normalised pixel may take: (|mean| + 1) / std must not pass it.</summary>
+    public const double MaxNormalisedPixel = 1e6;
+
+    /// <summary>
+    /// Refuses degenerate normalisation naming the key: <c>input_std</c> not a normal positive float (zero, negative,
+    /// subnormal, infinite, NaN), <c>input_mean</c> not finite, or (|mean| + 1) / std past <see cref="MaxNormalisedPixel"/>
+    /// (so x = (v / 255 - mean) / std cannot overflow). Returns the largest magnitude of a normalised pixel.
+    /// </summary>
+    public static double CheckNormalisation(float mean, float std, string name)
+    {
+        if (!float.IsNormal(std) || std < 0f)
+        {
+            throw new InvalidDataException($"{name}: metadata 'input_std' is {std}; it must be a finite, normal float > 0.");
+        }
+        if (!float.IsFinite(mean))
+        {
+            throw new InvalidDataException($"{name}: metadata 'input_mean' is {mean}; it must be finite.");
+        }
+        double pixel = (Math.Abs((double)mean) + 1) / std;
+        if (pixel > MaxNormalisedPixel)
+        {
+            throw new InvalidDataException(
+                $"{name}: metadata 'input_mean' = {mean} and 'input_std' = {std} normalise pixels to magnitudes up to {pixel:G3}, past {MaxNormalisedPixel:G0}.");
+        }
+        return Math.Max(Math.Abs((double)mean), Math.Abs(1.0 - mean)) / std;
+    }
+
+    /// <summary>Throws naming the tensor and the first offending index when <paramref name="values"/> holds a NaN or an infinity.</summary>
+    public static void CheckFinite(ReadOnlySpan<float> values, string name, string tensor)
+    {
+        int bad = 0;
+        while (bad < values.Length && float.IsFinite(values[bad]))
+        {
+            bad++;
+        }
+        if (bad < values.Length)
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensor}' holds {values[bad]} at index {bad}; parameters must be finite.");
+        }
+    }
+
+    /// <summary>Throws naming the tensor and the first offending index when <paramref name="values"/> holds a NaN or an infinity.</summary>
+    public static void CheckFinite(ReadOnlySpan<double> values, string name, string tensor)
+    {
+        int bad = 0;
+        while (bad < values.Length && double.IsFinite(values[bad]))
+        {
+            bad++;
+        }
+        if (bad < values.Length)
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensor}' holds {values[bad]} at index {bad}; values must be finite.");
+        }
+    }
 }

@@ -133,10 +133,7 @@ public static class QuantizedModelFile
             string other => throw new InvalidDataException($"{name}: logits '{other}' is neither int32_accumulator nor dequantized_output."),
         };
         float mean = MetaFloat(file, name, "input_mean"), std = MetaFloat(file, name, "input_std");
-        if (!(std > 0f) || !float.IsFinite(mean) || !float.IsFinite(std))
-        {
-            throw new InvalidDataException($"{name}: input_std must be finite and > 0 and input_mean finite, got {mean} and {std}.");
-        }
+        ModelLimits.CheckNormalisation(mean, std, name);
         int[] inputShape = ParseInts(Meta(file, name, "input_shape"), name, "input_shape");
         if (inputShape.Length == 0 || inputShape.Any(d => d <= 0 || d > 1 << 16))
         {
@@ -194,6 +191,7 @@ public static class QuantizedModelFile
             }
             ModelLimits.Check(shape, name, $"the output of layer '{layer.Name}'");
         }
+        CheckLogitRange(layers, current, logits, name);
         try
         {
             return new QuantizedNetwork(layers, input, inputShape, mean, std, logits);
@@ -201,6 +199,27 @@ public static class QuantizedModelFile
         catch (ArgumentException e)
         {
             throw new InvalidDataException($"{name}: the layers do not fit together: {e.Message}", e);
+        }
+    }
+
+    // Logits are scale x integer: int32 accumulators (below 2^33 in magnitude with their addends) times
+    // input_scale x weight_scale[c], or uint8 codes times the output scale. Either must stay far inside float range.
+    private static void CheckLogitRange(List<QuantizedLayer> layers, QuantParams last, LogitsMode logits, string name)
+    {
+        if (layers.Count == 0)
+        {
+            return;
+        }
+        double largest = 256.0 * last.Scale;
+        string tensor = $"{layers[^1].Name}.output_scale";
+        if (logits == LogitsMode.Int32Accumulator && layers[^1] is QuantizedWeightedLayer w)
+        {
+            largest = 8589934592.0 * w.Input.Scale * w.WeightScales.Max();
+            tensor = $"{w.Name}.weight_scale";
+        }
+        if (largest > ModelLimits.MaxOutputBound)
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensor}' makes logits of magnitude up to {largest:G3}, past {ModelLimits.MaxOutputBound:G0}.");
         }
     }
 
@@ -217,6 +236,11 @@ public static class QuantizedModelFile
         }
         int outFeatures = weight.Shape[0];
         float[] scales = Vector(file, name, $"{layer}.weight_scale", SafeTensorDType.F32, outFeatures, used).ToFloats();
+        int badScale = Array.FindIndex(scales, v => !(v > 0f) || !float.IsFinite(v));
+        if (badScale >= 0)
+        {
+            throw new InvalidDataException($"{name}: tensor '{layer}.weight_scale' holds {scales[badScale]} at index {badScale}; a scale must be finite and > 0.");
+        }
         int[] zeroPoints = Vector(file, name, $"{layer}.weight_zero_point", SafeTensorDType.I32, scales.Length, used).ToInt32s();
         int[] bias = Vector(file, name, $"{layer}.bias", SafeTensorDType.I32, outFeatures, used).ToInt32s();
         if (bias.Length != outFeatures)
