@@ -103,8 +103,8 @@ public static class GradientStatisticsFile
             throw new InvalidDataException($"{name}: tensor '{baseName}{countSuffix}' is {count}; a count cannot be negative.");
         }
         double[] mean = Get(meanSuffix, shape).ToDoubles(), m2 = Get(m2Suffix, shape).ToDoubles();
-        ModelLimits.CheckFinite(mean, name, baseName + meanSuffix);
-        ModelLimits.CheckFinite(m2, name, baseName + m2Suffix);
+        ModelLimits.CheckFinite<double>(mean, name, baseName + meanSuffix);
+        ModelLimits.CheckFinite<double>(m2, name, baseName + m2Suffix);
         int negative = Array.FindIndex(m2, v => v < 0);
         if (negative >= 0)
         {

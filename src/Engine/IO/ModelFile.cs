@@ -95,7 +95,7 @@ public static class ModelFile
                     $"{name}: tensor '{parameterName}' has shape {FloatTensor.Format(tensor.Shape)}, the network needs {FloatTensor.Format(parameter.Value.Shape)}.");
             }
             float[] values = tensor.ToFloats();
-            ModelLimits.CheckFinite(values, name, parameterName);
+            ModelLimits.CheckFinite<float>(values, name, parameterName);
             values.CopyTo(parameter.Value.Data);
         }
         string? unexpected = file.Tensors.Select(t => t.Name).FirstOrDefault(n => !expected.Contains(n));

@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Engine.IO;
 
 /// <summary>
@@ -66,30 +68,14 @@ internal static class ModelLimits
     }
 
     /// <summary>Throws naming the tensor and the first offending index when <paramref name="values"/> holds a NaN or an infinity.</summary>
-    public static void CheckFinite(ReadOnlySpan<float> values, string name, string tensor)
+    public static void CheckFinite<T>(ReadOnlySpan<T> values, string name, string tensor) where T : IFloatingPointIeee754<T>
     {
-        int bad = 0;
-        while (bad < values.Length && float.IsFinite(values[bad]))
+        for (int i = 0; i < values.Length; i++)
         {
-            bad++;
-        }
-        if (bad < values.Length)
-        {
-            throw new InvalidDataException($"{name}: tensor '{tensor}' holds {values[bad]} at index {bad}; parameters must be finite.");
-        }
-    }
-
-    /// <summary>Throws naming the tensor and the first offending index when <paramref name="values"/> holds a NaN or an infinity.</summary>
-    public static void CheckFinite(ReadOnlySpan<double> values, string name, string tensor)
-    {
-        int bad = 0;
-        while (bad < values.Length && double.IsFinite(values[bad]))
-        {
-            bad++;
-        }
-        if (bad < values.Length)
-        {
-            throw new InvalidDataException($"{name}: tensor '{tensor}' holds {values[bad]} at index {bad}; values must be finite.");
+            if (!T.IsFinite(values[i]))
+            {
+                throw new InvalidDataException($"{name}: tensor '{tensor}' holds {values[i]} at index {i}; values must be finite.");
+            }
         }
     }
 }
