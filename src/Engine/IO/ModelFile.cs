@@ -115,6 +115,10 @@ public static class ModelFile
                 throw new InvalidDataException($"{name}: the layers do not fit together: layer '{layerName}': {e.Message}", e);
             }
             ModelLimits.Check(shape.AsSpan(1), name, $"the output of layer '{layerName}'");
+            if (layer is Conv2d conv)
+            {
+                ModelLimits.CheckConvolution(conv.InChannels, conv.KernelSize, (long)shape[2] * shape[3], name, layerName);
+            }
             bound = OutputBound(layer, bound);
             if (bound > ModelLimits.MaxOutputBound)
             {

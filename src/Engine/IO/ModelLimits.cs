@@ -37,6 +37,24 @@ internal static class ModelLimits
         }
     }
 
+    /// <summary>Largest per-sample im2col matrix of a convolution, in elements: 2^26 (input channels x k x k x output pixels).</summary>
+    public const long MaxColumnElements = 1L << 26;
+
+    /// <summary>
+    /// Throws an <see cref="InvalidDataException"/> naming the file and layer when a convolution of
+    /// <paramref name="inChannels"/> x <paramref name="kernel"/>^2 taps over <paramref name="outPixels"/> output pixels
+    /// needs an im2col matrix past <see cref="MaxColumnElements"/>.
+    /// </summary>
+    public static void CheckConvolution(int inChannels, int kernel, long outPixels, string name, string layer)
+    {
+        long columns = (long)inChannels * kernel * kernel * outPixels;
+        if (columns > MaxColumnElements)
+        {
+            throw new InvalidDataException(
+                $"{name}: layer '{layer}' needs a {columns:N0}-element im2col matrix per sample ({inChannels} x {kernel}x{kernel} taps x {outPixels:N0} pixels), more than this engine's {MaxColumnElements:N0}.");
+        }
+    }
+
     /// <summary>Largest magnitude a layer's output may reach, in the worst case, for inputs made from pixels (float range is 3.4e38).</summary>
     public const double MaxOutputBound = 1e30;
 

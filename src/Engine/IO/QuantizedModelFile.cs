@@ -190,6 +190,10 @@ public static class QuantizedModelFile
                 throw new InvalidDataException($"{name}: the layers do not fit together: layer '{layer.Name}': {e.Message}", e);
             }
             ModelLimits.Check(shape, name, $"the output of layer '{layer.Name}'");
+            if (layer is QuantizedConv2d conv)
+            {
+                ModelLimits.CheckConvolution(conv.InChannels, conv.KernelSize, (long)shape[1] * shape[2], name, layer.Name);
+            }
         }
         CheckLogitRange(layers, current, logits, name);
         try

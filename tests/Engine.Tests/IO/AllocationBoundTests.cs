@@ -50,4 +50,18 @@ public sealed class AllocationBoundTests
         var qe = Assert.Throws<InvalidDataException>(() => QuantizedModelFile.Load(new SafeTensorsFile(file.Tensors, meta).ToBytes(), "q.safetensors"));
         Assert.Contains("input_shape", qe.Message);
     }
+
+    [Fact]
+    public void A_convolution_whose_im2col_matrix_is_past_the_limit_is_refused_at_load_naming_the_layer()
+    {
+        // Every activation is within the limit (1 x 1024 x 1024 in, 1 x 1009 x 1009 out), but 256 taps x 1009^2 pixels is not.
+        var network = new Sequential(("conv1", new Conv2d(1, 1, 16)), ("pool", new AvgPool2d(1009, 1009)), ("flatten", new Flatten()), ("fc1", new Linear(1, 2)));
+        network.Initialize(new SeededRandom(5));
+        byte[] bytes = ModelFile.ToBytes(network, 0f, 1f, [1, 1024, 1024]);
+        var e = Assert.Throws<InvalidDataException>(() => ModelFile.LoadFloat(bytes, "wide.safetensors"));
+        Assert.Contains("wide.safetensors", e.Message);
+        Assert.Contains("layer 'conv1'", e.Message);
+        Assert.Contains("im2col", e.Message);
+        ModelFile.LoadFloat(ModelFile.ToBytes(SeedNetwork.Create(1, 2, 2, 4), 0f, 1f, [1, 32, 32]), "seed.safetensors");
+    }
 }
