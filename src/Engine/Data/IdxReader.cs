@@ -59,6 +59,9 @@ public static class IdxReader
     // useful message, bounded so that a large appended blob is not decompressed just to be measured.
     private const int TrailingCountLimit = 1 << 20;
 
+    // First buffer for a gzip payload; it doubles as decompressed data arrives, never past the promised length.
+    private const int InitialGzipBuffer = 1 << 16;
+
     /// <summary>
     /// Reads the IDX file at <paramref name="path"/>, which must hold unsigned bytes in
     /// <paramref name="expectedDimensionCount"/> dimensions (3 for MNIST images, 1 for labels).
@@ -79,6 +82,12 @@ public static class IdxReader
         ArgumentOutOfRangeException.ThrowIfGreaterThan(expectedDimensionCount, 255);
 
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        return ReadStream(file, path, expectedDimensionCount);
+    }
+
+    // As Read(path, ...) for a seekable stream holding the whole file; path names it in errors.
+    internal static IdxArray ReadStream(Stream file, string path, int expectedDimensionCount)
+    {
         Span<byte> gzipMagic = stackalloc byte[2];
         int magicLength = file.ReadAtLeast(gzipMagic, 2, throwOnEndOfStream: false);
         file.Position = 0;
@@ -92,7 +101,8 @@ public static class IdxReader
 
     // knownLength is the byte count of an uncompressed file: with it, length errors are found before the
     // payload is allocated. A gzip stream's decompressed length is only known by decompressing it, so
-    // there the payload buffer (already capped by MaxPayloadBytes) is filled and then checked.
+    // there the payload buffer grows as data actually arrives (doubling from 64 KiB up to the promised
+    // length), and a header that promises more than the stream holds costs at most twice what it holds.
     private static IdxArray ReadIdx(Stream stream, string path, int expectedDimensionCount, long? knownLength)
     {
         uint expectedMagic = (uint)(UnsignedByteType << 8 | expectedDimensionCount);
@@ -169,8 +179,34 @@ public static class IdxReader
             }
         }
 
-        byte[] payload = GC.AllocateUninitializedArray<byte>((int)payloadLength);
-        got = ReadFully(stream, payload, path);
+        byte[] payload;
+        if (knownLength is not null)
+        {
+            payload = GC.AllocateUninitializedArray<byte>((int)payloadLength);
+            got = ReadFully(stream, payload, path);
+        }
+        else
+        {
+            payload = GC.AllocateUninitializedArray<byte>((int)Math.Min(payloadLength, InitialGzipBuffer));
+            got = 0;
+            while (true)
+            {
+                if (got == payload.Length)
+                {
+                    if (got == payloadLength)
+                    {
+                        break;
+                    }
+                    Array.Resize(ref payload, (int)Math.Min(payloadLength, 2L * payload.Length));
+                }
+                int n = ReadFully(stream, payload.AsSpan(got), path);
+                if (n == 0)
+                {
+                    break;
+                }
+                got += n;
+            }
+        }
         if (got < payloadLength)
         {
             throw Invalid(path, $"truncated: {promise} but only {got} follow");
@@ -178,10 +214,10 @@ public static class IdxReader
 
         Span<byte> scratch = stackalloc byte[4096];
         long extra = 0;
-        int n;
-        while (extra <= TrailingCountLimit && (n = ReadFully(stream, scratch, path)) > 0)
+        int more;
+        while (extra <= TrailingCountLimit && (more = ReadFully(stream, scratch, path)) > 0)
         {
-            extra += n;
+            extra += more;
         }
         if (extra > TrailingCountLimit)
         {

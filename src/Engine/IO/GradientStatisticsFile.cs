@@ -92,10 +92,12 @@ public static class GradientStatisticsFile
     /// layers or other shapes) is refused with an error naming the file and the first difference, and so is a file whose
     /// <see cref="WeightsKey"/> is not the hash of <paramref name="network"/>'s weights (a file without it still loads).
     /// </summary>
-    public static GradientStatistics Load(string path, Sequential network, int[] inputShape)
+    public static GradientStatistics Load(string path, Sequential network, int[] inputShape) =>
+        FromFile(SafeTensorsFile.Read(path), Path.GetFileName(path), network, inputShape);
+
+    // As Load, for a file already read; name appears in errors.
+    internal static GradientStatistics FromFile(SafeTensorsFile file, string name, Sequential network, int[] inputShape)
     {
-        SafeTensorsFile file = SafeTensorsFile.Read(path);
-        string name = Path.GetFileName(path);
         if (!file.Metadata.TryGetValue("format", out string? format) || format != Format)
         {
             throw new InvalidDataException($"{name}: not a gradient statistics file (format '{format ?? "none"}', expected {Format}).");
@@ -131,6 +133,11 @@ public static class GradientStatisticsFile
         SafeTensor Get(string suffix, int[] expectedShape)
         {
             SafeTensor t = file[baseName + suffix];
+            SafeTensorDType dtype = suffix == countSuffix ? SafeTensorDType.I64 : SafeTensorDType.F64;
+            if (t.DType != dtype)
+            {
+                throw new InvalidDataException($"{name}: tensor '{t.Name}' is {t.DType}, expected {dtype}.");
+            }
             if (!t.Shape.AsSpan().SequenceEqual(expectedShape))
             {
                 throw new InvalidDataException(
@@ -139,9 +146,21 @@ public static class GradientStatisticsFile
             return t;
         }
         long count = Get(countSuffix, [1]).ToInt64s()[0];
+        if (count < 0)
+        {
+            throw new InvalidDataException($"{name}: tensor '{baseName}{countSuffix}' is {count}; a count cannot be negative.");
+        }
+        double[] mean = Get(meanSuffix, shape).ToDoubles(), m2 = Get(m2Suffix, shape).ToDoubles();
+        ModelLimits.CheckFinite<double>(mean, name, baseName + meanSuffix);
+        ModelLimits.CheckFinite<double>(m2, name, baseName + m2Suffix);
+        int negative = Array.FindIndex(m2, v => v < 0);
+        if (negative >= 0)
+        {
+            throw new InvalidDataException($"{name}: tensor '{baseName}{m2Suffix}' holds {m2[negative]} at index {negative}; M2, a sum of squares, cannot be negative.");
+        }
         try
         {
-            return RunningStatistics.FromState(count, Get(meanSuffix, shape).ToDoubles(), Get(m2Suffix, shape).ToDoubles());
+            return RunningStatistics.FromState(count, mean, m2);
         }
         catch (ArgumentException e)
         {

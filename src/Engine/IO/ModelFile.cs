@@ -68,10 +68,7 @@ public static class ModelFile
         }
         float mean = ReadFloat(file, name, "input_mean", 0f);
         float std = ReadFloat(file, name, "input_std", 1f);
-        if (!(std > 0f) || !float.IsFinite(mean))
-        {
-            throw new InvalidDataException($"{name}: input_std must be > 0 and input_mean finite, got {mean} and {std}.");
-        }
+        double bound = ModelLimits.CheckNormalisation(mean, std, name);
         int[] inputShape = file.Metadata.TryGetValue("input_shape", out string? shapeText)
             ? ParseShape(shapeText, name)
             : [1, SeedNetwork.InputSize, SeedNetwork.InputSize];
@@ -97,20 +94,37 @@ public static class ModelFile
                 throw new InvalidDataException(
                     $"{name}: tensor '{parameterName}' has shape {FloatTensor.Format(tensor.Shape)}, the network needs {FloatTensor.Format(parameter.Value.Shape)}.");
             }
-            tensor.ToFloats().CopyTo(parameter.Value.Data);
+            float[] values = tensor.ToFloats();
+            ModelLimits.CheckFinite<float>(values, name, parameterName);
+            values.CopyTo(parameter.Value.Data);
         }
         string? unexpected = file.Tensors.Select(t => t.Name).FirstOrDefault(n => !expected.Contains(n));
         if (unexpected is not null)
         {
             throw new InvalidDataException($"{name}: unexpected tensor '{unexpected}' (not a parameter of the network it describes).");
         }
-        try
+        int[] shape = [1, .. inputShape];
+        foreach ((string layerName, Layer layer) in network.Layers)
         {
-            network.OutputShape([1, .. inputShape]);
-        }
-        catch (ArgumentException e)
-        {
-            throw new InvalidDataException($"{name}: the layers do not fit together: {e.Message}", e);
+            try
+            {
+                shape = layer.OutputShape(shape);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException($"{name}: the layers do not fit together: layer '{layerName}': {e.Message}", e);
+            }
+            ModelLimits.Check(shape.AsSpan(1), name, $"the output of layer '{layerName}'");
+            if (layer is Conv2d conv)
+            {
+                ModelLimits.CheckConvolution(conv.InChannels, conv.KernelSize, (long)shape[2] * shape[3], name, layerName);
+            }
+            bound = OutputBound(layer, bound);
+            if (bound > ModelLimits.MaxOutputBound)
+            {
+                throw new InvalidDataException(
+                    $"{name}: the weights of layer '{layerName}' can drive its output to {bound:G3} for inputs made from pixels, past {ModelLimits.MaxOutputBound:G0}: float arithmetic would overflow.");
+            }
         }
         return new FloatModel(network, mean, std, inputShape, file.Metadata);
     }
@@ -118,42 +132,44 @@ public static class ModelFile
     private static Sequential BuildFromArchitecture(string architecture, SafeTensorsFile file, string name)
     {
         var layers = new List<(string, Layer)>();
-        foreach (string entry in architecture.Split(';', StringSplitOptions.RemoveEmptyEntries))
+        foreach (ArchitectureEntry entry in ArchitectureText.Parse(architecture, name, allowFusedRelu: false))
         {
-            int eq = entry.IndexOf('=');
-            if (eq <= 0)
+            layers.Add((entry.Name, entry.Kind switch
             {
-                throw new InvalidDataException($"{name}: architecture entry '{entry}' is not 'name=kind'.");
-            }
-            string layerName = entry[..eq], kind = entry[(eq + 1)..];
-            int open = kind.IndexOf('(');
-            string type = open < 0 ? kind : kind[..open];
-            int[] args = open < 0 ? [] : ParseInts(kind[(open + 1)..kind.LastIndexOf(')')], name, entry);
-            layers.Add((layerName, type switch
-            {
-                "conv2d" when args.Length == 3 => Conv(file, name, layerName, args[0], args[1], args[2]),
-                "linear" when args.Length == 0 => Fc(file, name, layerName),
-                "relu" => new ReLU(),
-                "flatten" => new Flatten(),
-                "avgpool2d" when args.Length == 2 => new AvgPool2d(args[0], args[1]),
-                _ => throw new InvalidDataException($"{name}: architecture entry '{entry}' is not a known layer."),
+                ArchitectureKind.Conv2d => Conv(file, name, entry.Name, entry.Kernel, entry.Stride, entry.Padding),
+                ArchitectureKind.Linear => Fc(file, name, entry.Name),
+                ArchitectureKind.ReLU => new ReLU(),
+                ArchitectureKind.Flatten => new Flatten(),
+                _ => new AvgPool2d(entry.Kernel, entry.Stride),
             }));
         }
+        return Build(layers, name);
+    }
+
+    private static Sequential Build(List<(string, Layer)> layers, string name)
+    {
         try
         {
             return new Sequential([.. layers]);
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"{name}: architecture '{architecture}' is invalid: {e.Message}", e);
+            throw new InvalidDataException($"{name}: the layers cannot form a network: {e.Message}", e);
         }
     }
 
     private static Sequential BuildSeedTopology(SafeTensorsFile file, string name, int[] inputShape)
     {
         var weights = file.Tensors.Where(t => t.Name.EndsWith(".weight", StringComparison.Ordinal)).ToList();
-        var convs = weights.Where(t => t.Shape.Length == 4).Select(t => t.Name[..^7]).Order(StringComparer.Ordinal).ToList();
-        var fcs = weights.Where(t => t.Shape.Length == 2).Select(t => t.Name[..^7]).Order(StringComparer.Ordinal).ToList();
+        SafeTensor? badName = weights.FirstOrDefault(t => !ArchitectureText.IsValidName(t.Name[..^7]));
+        if (badName is not null)
+        {
+            throw new InvalidDataException(
+                $"{name}: tensor '{badName.Name}' does not name a layer: with no architecture in the metadata, a layer name is one or more of A-Z, a-z, 0-9, '_' and '-'.");
+        }
+        var byNumber = Comparer<string>.Create(ArchitectureText.CompareNames);
+        var convs = weights.Where(t => t.Shape.Length == 4).Select(t => t.Name[..^7]).Order(byNumber).ToList();
+        var fcs = weights.Where(t => t.Shape.Length == 2).Select(t => t.Name[..^7]).Order(byNumber).ToList();
         if (convs.Count == 0 || fcs.Count == 0)
         {
             throw new InvalidDataException($"{name}: no architecture in the metadata, and the tensors do not describe convolutions followed by linear layers.");
@@ -186,7 +202,30 @@ public static class ModelFile
                 layers.Add(($"relu{++index}", new ReLU()));
             }
         }
-        return new Sequential([.. layers]);
+        return Build(layers, name);
+    }
+
+    // The largest magnitude the layer's output can reach when every input has magnitude at most `input`:
+    // max over outputs of (sum of |weights| x input + |bias|); other layers do not grow it.
+    private static double OutputBound(Layer layer, double input)
+    {
+        if (layer is not WeightedLayer weighted)
+        {
+            return input;
+        }
+        ReadOnlySpan<float> w = weighted.Weight.Value.Data, b = weighted.Bias.Value.Data;
+        int rows = b.Length, row = w.Length / Math.Max(rows, 1);
+        double largest = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            foreach (float v in w.Slice(r * row, row))
+            {
+                sum += Math.Abs(v);
+            }
+            largest = Math.Max(largest, sum * input + Math.Abs(b[r]));
+        }
+        return largest;
     }
 
     private static Conv2d Conv(SafeTensorsFile file, string name, string layer, int kernel, int stride, int padding)
@@ -240,6 +279,7 @@ public static class ModelFile
         {
             throw new InvalidDataException($"{name}: metadata input_shape '{text}' is not three positive sizes C,H,W.");
         }
+        ModelLimits.Check(shape, name, "metadata input_shape");
         return shape;
     }
 

@@ -129,49 +129,37 @@ public static class QuantizedModelFile
             string other => throw new InvalidDataException($"{name}: logits '{other}' is neither int32_accumulator nor dequantized_output."),
         };
         float mean = MetaFloat(file, name, "input_mean"), std = MetaFloat(file, name, "input_std");
-        if (!(std > 0f) || !float.IsFinite(mean) || !float.IsFinite(std))
-        {
-            throw new InvalidDataException($"{name}: input_std must be finite and > 0 and input_mean finite, got {mean} and {std}.");
-        }
+        ModelLimits.CheckNormalisation(mean, std, name);
         int[] inputShape = ParseInts(Meta(file, name, "input_shape"), name, "input_shape");
         if (inputShape.Length == 0 || inputShape.Any(d => d <= 0 || d > 1 << 16))
         {
             throw new InvalidDataException($"{name}: input_shape '{string.Join(",", inputShape)}' is not a list of positive sizes.");
         }
+        ModelLimits.Check(inputShape, name, "metadata input_shape");
 
         var used = new HashSet<string>(StringComparer.Ordinal);
         QuantParams input = Activation(file, name, "input.scale", "input.zero_point", used);
         QuantParams current = input;
         var layers = new List<QuantizedLayer>();
-        foreach (string entry in Meta(file, name, "architecture").Split(';', StringSplitOptions.RemoveEmptyEntries))
+        foreach (ArchitectureEntry entry in ArchitectureText.Parse(Meta(file, name, "architecture"), name, allowFusedRelu: true))
         {
-            int eq = entry.IndexOf('=');
-            int open = entry.IndexOf('(');
-            if (eq <= 0 || (open >= 0 && !entry.EndsWith(')')))
-            {
-                throw new InvalidDataException($"{name}: architecture entry '{entry}' is not 'name=kind(arguments)'.");
-            }
-            string layerName = entry[..eq];
-            string type = open < 0 ? entry[(eq + 1)..] : entry[(eq + 1)..open];
-            string[] args = open < 0 ? [] : entry[(open + 1)..^1].Split(',', StringSplitOptions.RemoveEmptyEntries);
-            bool relu = args.Length > 0 && args[^1] == "relu";
-            int[] numbers = ParseInts(string.Join(",", relu ? args[..^1] : args), name, entry);
+            string layerName = entry.Name;
+            bool relu = entry.FusedRelu;
             try
             {
-                QuantizedLayer layer = type switch
+                QuantizedLayer layer = entry.Kind switch
                 {
-                    "conv2d" when numbers.Length == 3 => Weighted(file, name, layerName, current, used,
-                        (i, o, w, shape, s, z, b) => new QuantizedConv2d(layerName, i, o, w, shape, s, z, b, relu, numbers[1], numbers[2]), 4),
-                    "linear" when numbers.Length == 0 => Weighted(file, name, layerName, current, used,
+                    ArchitectureKind.Conv2d => Weighted(file, name, layerName, current, used,
+                        (i, o, w, shape, s, z, b) => new QuantizedConv2d(layerName, i, o, w, shape, s, z, b, relu, entry.Stride, entry.Padding), 4),
+                    ArchitectureKind.Linear => Weighted(file, name, layerName, current, used,
                         (i, o, w, shape, s, z, b) => new QuantizedLinear(layerName, i, o, w, shape, s, z, b, relu), 2),
-                    "avgpool2d" when numbers.Length == 2 && !relu => new QuantizedAvgPool2d(layerName, current, numbers[0], numbers[1]),
-                    "flatten" when numbers.Length == 0 && !relu => new QuantizedFlatten(layerName, current),
-                    "relu" when numbers.Length == 0 && !relu => new QuantizedReLU(layerName, current),
-                    _ => throw new InvalidDataException($"{name}: architecture entry '{entry}' is not a known int8 layer."),
+                    ArchitectureKind.AvgPool2d => new QuantizedAvgPool2d(layerName, current, entry.Kernel, entry.Stride),
+                    ArchitectureKind.Flatten => new QuantizedFlatten(layerName, current),
+                    _ => new QuantizedReLU(layerName, current),
                 };
-                if (layer is QuantizedConv2d conv && (conv.KernelSize != numbers[0]))
+                if (layer is QuantizedConv2d conv && conv.KernelSize != entry.Kernel)
                 {
-                    throw new InvalidDataException($"{name}: tensor '{layerName}.weight' has a {conv.KernelSize}x{conv.KernelSize} kernel, the architecture says {numbers[0]}.");
+                    throw new InvalidDataException($"{name}: tensor '{layerName}.weight' has a {conv.KernelSize}x{conv.KernelSize} kernel, the architecture says {entry.Kernel}.");
                 }
                 layers.Add(layer);
                 current = layer.Output;
@@ -186,6 +174,24 @@ public static class QuantizedModelFile
         {
             throw new InvalidDataException($"{name}: unexpected tensor '{unexpected}' (not part of the network the architecture describes).");
         }
+        int[] shape = inputShape;
+        foreach (QuantizedLayer layer in layers)
+        {
+            try
+            {
+                shape = layer.OutputShape(shape);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException($"{name}: the layers do not fit together: layer '{layer.Name}': {e.Message}", e);
+            }
+            ModelLimits.Check(shape, name, $"the output of layer '{layer.Name}'");
+            if (layer is QuantizedConv2d conv)
+            {
+                ModelLimits.CheckConvolution(conv.InChannels, conv.KernelSize, (long)shape[1] * shape[2], name, layer.Name);
+            }
+        }
+        CheckLogitRange(layers, current, logits, name);
         try
         {
             return new QuantizedNetwork(layers, input, inputShape, mean, std, logits);
@@ -193,6 +199,27 @@ public static class QuantizedModelFile
         catch (ArgumentException e)
         {
             throw new InvalidDataException($"{name}: the layers do not fit together: {e.Message}", e);
+        }
+    }
+
+    // Logits are scale x integer: int32 accumulators (below 2^33 in magnitude with their addends) times
+    // input_scale x weight_scale[c], or uint8 codes times the output scale. Either must stay far inside float range.
+    private static void CheckLogitRange(List<QuantizedLayer> layers, QuantParams last, LogitsMode logits, string name)
+    {
+        if (layers.Count == 0)
+        {
+            return;
+        }
+        double largest = 256.0 * last.Scale;
+        string tensor = $"{layers[^1].Name}.output_scale";
+        if (logits == LogitsMode.Int32Accumulator && layers[^1] is QuantizedWeightedLayer w)
+        {
+            largest = 8589934592.0 * w.Input.Scale * System.Numerics.Tensors.TensorPrimitives.Max(w.WeightScales);
+            tensor = $"{w.Name}.weight_scale";
+        }
+        if (largest > ModelLimits.MaxOutputBound)
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensor}' makes logits of magnitude up to {largest:G3}, past {ModelLimits.MaxOutputBound:G0}.");
         }
     }
 
@@ -209,6 +236,11 @@ public static class QuantizedModelFile
         }
         int outFeatures = weight.Shape[0];
         float[] scales = Vector(file, name, $"{layer}.weight_scale", SafeTensorDType.F32, outFeatures, used).ToFloats();
+        int badScale = Array.FindIndex(scales, v => !(v > 0f) || !float.IsFinite(v));
+        if (badScale >= 0)
+        {
+            throw new InvalidDataException($"{name}: tensor '{layer}.weight_scale' holds {scales[badScale]} at index {badScale}; a scale must be finite and > 0.");
+        }
         int[] zeroPoints = Vector(file, name, $"{layer}.weight_zero_point", SafeTensorDType.I32, scales.Length, used).ToInt32s();
         int[] bias = Vector(file, name, $"{layer}.bias", SafeTensorDType.I32, outFeatures, used).ToInt32s();
         if (bias.Length != outFeatures)

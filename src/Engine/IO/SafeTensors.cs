@@ -26,7 +26,7 @@ public enum SafeTensorDType
     I8,
     /// <summary>Unsigned 8-bit integer.</summary>
     U8,
-    /// <summary>Boolean, one byte.</summary>
+    /// <summary>Boolean, one byte (spelled <c>BOOL</c> in the file, as the reference implementation writes it).</summary>
     Bool,
 }
 
@@ -327,11 +327,12 @@ public sealed class SafeTensorsFile
     }
 
     /// <summary>
-    /// Writes the file atomically (<see cref="AtomicFile.Write(string, Action{Stream})"/>): to a temporary file in the same directory, flushed to
-    /// disk, then renamed over <paramref name="path"/>. If anything fails, the temporary file is removed and a previous
-    /// file at <paramref name="path"/> is left as it was.
+    /// Writes the file atomically (<see cref="AtomicFile.Write(string, Action{Stream})"/>): to a temporary file
+    /// <c>.NAME.GUID.tmp</c> in the same directory, flushed to disk, then renamed over <paramref name="path"/>. If anything
+    /// fails, the temporary file is removed and a previous file at <paramref name="path"/> is left as it was.
     /// </summary>
     public void Write(string path) => AtomicFile.Write(path, WriteTo);
+
 
     private void WriteTo(Stream stream)
     {
@@ -365,7 +366,7 @@ public sealed class SafeTensorsFile
             foreach (SafeTensor t in _tensors)
             {
                 json.WriteStartObject(t.Name);
-                json.WriteString("dtype", t.DType.ToString());
+                json.WriteString("dtype", DTypeName(t.DType));
                 json.WriteStartArray("shape");
                 foreach (int d in t.Shape)
                 {
@@ -389,6 +390,16 @@ public sealed class SafeTensorsFile
         header.AsSpan(length).Fill((byte)' ');
         return header;
     }
+
+    // The exact dtype spellings of the format; nothing else (no numbers, spaces, signs or lists) names a type.
+    private static readonly Dictionary<string, SafeTensorDType> DTypes = new(StringComparer.Ordinal)
+    {
+        ["F64"] = SafeTensorDType.F64, ["F32"] = SafeTensorDType.F32, ["F16"] = SafeTensorDType.F16, ["BF16"] = SafeTensorDType.BF16,
+        ["I64"] = SafeTensorDType.I64, ["I32"] = SafeTensorDType.I32, ["I16"] = SafeTensorDType.I16, ["I8"] = SafeTensorDType.I8,
+        ["U8"] = SafeTensorDType.U8, ["BOOL"] = SafeTensorDType.Bool,
+    };
+
+    private static string DTypeName(SafeTensorDType dtype) => dtype == SafeTensorDType.Bool ? "BOOL" : dtype.ToString();
 
     private sealed record Entry(int Index, string Name, SafeTensorDType DType, int[] Shape, long Begin, long End);
 
@@ -420,6 +431,10 @@ public sealed class SafeTensorsFile
             while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
             {
                 string name = reader.GetString()!;
+                if (name.Length == 0)
+                {
+                    throw Fail(source, "a tensor has an empty name.");
+                }
                 if (!names.Add(name))
                 {
                     throw Fail(source, $"key '{name}' appears twice in the header.");
@@ -483,17 +498,22 @@ public sealed class SafeTensorsFile
         SafeTensorDType? dtype = null;
         int[]? shape = null;
         long[]? offsets = null;
+        var keys = new HashSet<string>(StringComparer.Ordinal);
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
             string key = reader.GetString()!;
+            if (!keys.Add(key))
+            {
+                throw Fail(source, $"tensor '{name}': key '{key}' appears twice.");
+            }
             reader.Read();
             switch (key)
             {
                 case "dtype":
                     string text = reader.TokenType == JsonTokenType.String ? reader.GetString()! : throw Fail(source, $"tensor '{name}': dtype is not a string.");
-                    dtype = Enum.TryParse(text, ignoreCase: false, out SafeTensorDType parsed) && Enum.IsDefined(parsed) && !char.IsDigit(text[0])
+                    dtype = DTypes.TryGetValue(text, out SafeTensorDType parsed)
                         ? parsed
-                        : throw Fail(source, $"tensor '{name}': unknown dtype '{text}'.");
+                        : throw Fail(source, $"tensor '{name}': unknown dtype '{text}' (expected one of {string.Join(", ", DTypes.Keys)}).");
                     break;
                 case "shape":
                     shape = ReadIntegers(ref reader, source, name, "shape", int.MaxValue).Select(v => (int)v).ToArray();
@@ -502,7 +522,7 @@ public sealed class SafeTensorsFile
                     offsets = ReadIntegers(ref reader, source, name, "data_offsets", long.MaxValue);
                     break;
                 default:
-                    reader.Skip();  // unknown fields are ignored, as by the reference implementation
+                    SkipChecked(ref reader, source, name);  // unknown fields are ignored, but must be strict JSON too
                     break;
             }
         }
@@ -545,7 +565,7 @@ public sealed class SafeTensorsFile
         var values = new List<long>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out long v) || v < 0 || v > max)
+            if (reader.TokenType != JsonTokenType.Number || reader.ValueSpan[0] == (byte)'-' || !reader.TryGetInt64(out long v) || v > max)
             {
                 throw Fail(source, $"tensor '{name}': {what} holds something other than a non-negative integer up to {max}.");
             }
@@ -556,6 +576,41 @@ public sealed class SafeTensorsFile
             values.Add(v);
         }
         return [.. values];
+    }
+
+    // Skips one value, refusing a key that appears twice in any object inside it.
+    private static void SkipChecked(ref Utf8JsonReader reader, string source, string name)
+    {
+        if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray))
+        {
+            return;
+        }
+        var keys = new Stack<HashSet<string>?>();
+        int depth = reader.CurrentDepth;
+        do
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject:
+                    keys.Push(new HashSet<string>(StringComparer.Ordinal));
+                    break;
+                case JsonTokenType.StartArray:
+                    keys.Push(null);
+                    break;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                    keys.Pop();
+                    break;
+                case JsonTokenType.PropertyName:
+                    string key = reader.GetString()!;
+                    if (!keys.Peek()!.Add(key))
+                    {
+                        throw Fail(source, $"tensor '{name}': key '{key}' appears twice.");
+                    }
+                    break;
+            }
+        }
+        while (reader.Read() && reader.CurrentDepth > depth);
+        // The closing token of the skipped value is at the starting depth.
     }
 
     private static void CheckCoverage(List<Entry> entries, long dataLength, string source)

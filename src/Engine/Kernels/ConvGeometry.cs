@@ -25,7 +25,10 @@ public readonly record struct ConvGeometry(
     /// <summary>Elements of one input image.</summary>
     public int InputSize => Channels * Height * Width;
 
-    /// <summary>Throws unless the window fits: positive sizes, non-negative padding, at least one output pixel.</summary>
+    /// <summary>
+    /// Throws unless the window fits: positive sizes, non-negative padding, at least one output pixel, and every size
+    /// derived from the geometry (padded image, im2col matrix, output) at most int.MaxValue elements.
+    /// </summary>
     public void Validate(string what)
     {
         if (Channels <= 0 || Height <= 0 || Width <= 0 || KernelHeight <= 0 || KernelWidth <= 0
@@ -36,10 +39,23 @@ public readonly record struct ConvGeometry(
                 $"{what}: invalid geometry: channels {Channels}, input {Height}x{Width}, kernel {KernelHeight}x{KernelWidth}, "
                 + $"stride {StrideHeight}x{StrideWidth}, padding {PadHeight}x{PadWidth} (sizes and strides must be > 0, padding >= 0).");
         }
-        if (Height + 2 * PadHeight < KernelHeight || Width + 2 * PadWidth < KernelWidth)
+        // In long arithmetic: H + 2 pad and the products below can pass int.MaxValue, and must be refused, not wrapped.
+        long paddedHeight = Height + 2L * PadHeight, paddedWidth = Width + 2L * PadWidth;
+        if (paddedHeight < KernelHeight || paddedWidth < KernelWidth)
         {
             throw new ArgumentException(
                 $"{what}: a {KernelHeight}x{KernelWidth} window does not fit a {Height}x{Width} input with padding {PadHeight}x{PadWidth}.");
+        }
+        long outHeight = (paddedHeight - KernelHeight) / StrideHeight + 1, outWidth = (paddedWidth - KernelWidth) / StrideWidth + 1;
+        long columnRows = (long)Channels * KernelHeight * KernelWidth;
+        if (paddedHeight > int.MaxValue || paddedWidth > int.MaxValue
+            || (long)Channels * Height * Width > int.MaxValue
+            || Channels * paddedHeight > int.MaxValue || Channels * paddedHeight * paddedWidth > int.MaxValue
+            || columnRows > int.MaxValue || outHeight * outWidth > int.MaxValue || columnRows * outHeight * outWidth > int.MaxValue)
+        {
+            throw new ArgumentException(
+                $"{what}: channels {Channels}, input {Height}x{Width}, kernel {KernelHeight}x{KernelWidth}, padding {PadHeight}x{PadWidth} "
+                + $"and stride {StrideHeight}x{StrideWidth} give buffers of more than {int.MaxValue} elements.");
         }
     }
 }

@@ -19,12 +19,16 @@ public sealed class Flatten : Layer
         {
             throw new ArgumentException($"Flatten: expected an input [N, ...] of rank 2 or more, got {FloatTensor.Format(inputShape)}.");
         }
-        int features = 1;
+        long features = 1;
         foreach (int d in inputShape[1..])
         {
             features *= d;
+            if (features > int.MaxValue)
+            {
+                throw new ArgumentException($"Flatten: {FloatTensor.Format(inputShape)} has more than {int.MaxValue} features per sample.");
+            }
         }
-        return [inputShape[0], features];
+        return [inputShape[0], (int)features];
     }
 
     /// <inheritdoc/>

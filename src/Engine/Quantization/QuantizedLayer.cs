@@ -29,14 +29,18 @@ public abstract class QuantizedLayer(string name, QuantParams input, QuantParams
     /// <summary>A PyTorch-like one-line description.</summary>
     public abstract override string ToString();
 
-    /// <summary>The product of a shape's dimensions.</summary>
+    /// <summary>The product of a shape's dimensions; throws an <see cref="ArgumentException"/> when it passes int.MaxValue or a dimension is negative.</summary>
     protected internal static int Size(ReadOnlySpan<int> shape)
     {
-        int size = 1;
+        long size = 1;
         foreach (int d in shape)
         {
             size *= d;
+            if (d < 0 || size > int.MaxValue)
+            {
+                throw new ArgumentException($"shape [{string.Join(", ", shape.ToArray())}] holds more than {int.MaxValue} elements or a negative size.");
+            }
         }
-        return size;
+        return (int)size;
     }
 }

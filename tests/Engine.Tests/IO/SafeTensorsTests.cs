@@ -89,6 +89,23 @@ public sealed class SafeTensorsTests : IDisposable
         { "{\"__metadata__\":{\"k\":1}}", 0, "expected a string" },
         { "{\"__metadata__\":[]}", 0, "__metadata__ is not an object" },
         { "{} {}", 0, "not valid JSON" },
+        { "{\"a\":{\"dtype\":\"F32,F64\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "unknown dtype 'F32,F64'" },
+        { "{\"a\":{\"dtype\":\" F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "unknown dtype ' F32'" },
+        { "{\"a\":{\"dtype\":\"+1\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "unknown dtype '+1'" },
+        { "{\"a\":{\"dtype\":\"F16,I64\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, "unknown dtype 'F16,I64'" },
+        { "{\"a\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "unknown dtype 'f32'" },
+        { "{\"a\":{\"dtype\":\"Bool\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4, "unknown dtype 'Bool'" },
+        { "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "key 'dtype' appears twice" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "key 'shape' appears twice" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"data_offsets\":[0,4]}}", 4, "key 'data_offsets' appears twice" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":{\"k\":1,\"k\":2}}}", 4, "key 'k' appears twice" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":[{\"k\":1},{\"j\":[{\"k\":1,\"k\":2}]}]}}", 4, "key 'k' appears twice" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.0],\"data_offsets\":[0,4]}}", 4, "non-negative integer" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[-0],\"data_offsets\":[0,4]}}", 4, "non-negative integer" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.0]}}", 4, "non-negative integer" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,4]}}", 4, "two integers" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 4, "appears twice" },
+        { "{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "empty name" },
     };
 
     [Theory]
@@ -98,6 +115,16 @@ public sealed class SafeTensorsTests : IDisposable
         var e = Assert.Throws<InvalidDataException>(() => SafeTensorsFile.Read(Build(json, dataBytes), "evil.safetensors"));
         Assert.StartsWith("evil.safetensors: ", e.Message);
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Booleans_are_written_and_read_as_BOOL_and_unknown_fields_without_duplicates_are_still_ignored()
+    {
+        byte[] bytes = new SafeTensorsFile([SafeTensor.FromRaw("b", SafeTensorDType.Bool, [2], [0, 1])]).ToBytes();
+        Assert.Contains("\"dtype\":\"BOOL\"", Encoding.UTF8.GetString(bytes));
+        Assert.Equal(SafeTensorDType.Bool, SafeTensorsFile.Read(bytes, "b")["b"].DType);
+        var read = SafeTensorsFile.Read(Build("{\"a\":{\"dtype\":\"BOOL\",\"shape\":[4],\"data_offsets\":[0,4],\"x\":{\"k\":[{\"k\":1}],\"j\":2}}}", 4), "x");
+        Assert.Equal([4], read["a"].Shape);
     }
 
     [Fact]
@@ -162,6 +189,38 @@ public sealed class SafeTensorsTests : IDisposable
 
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Equal(["blocked.safetensors", "model.safetensors"], Directory.GetFileSystemEntries(_dir).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
+    public void A_write_removes_stale_temporaries_of_its_own_target_left_by_killed_writes_and_nothing_else()
+    {
+        string target = Path.Combine(_dir, "model.safetensors");
+        string Temp(string name) => Path.Combine(_dir, name);
+        DateTime old = DateTime.UtcNow.AddHours(-1);
+        string stale1 = Temp($".model.safetensors.{Guid.NewGuid():N}.tmp"), stale2 = Temp($".model.safetensors.{Guid.NewGuid():N}.tmp");
+        string fresh = Temp($".model.safetensors.{Guid.NewGuid():N}.tmp"), held = Temp($".model.safetensors.{Guid.NewGuid():N}.tmp");
+        string other = Temp($".other.safetensors.{Guid.NewGuid():N}.tmp"), notOurs = Temp(".model.safetensors.backup.tmp");
+        foreach (string f in new[] { stale1, stale2, fresh, held, other, notOurs })
+        {
+            File.WriteAllBytes(f, [1, 2, 3]);
+            if (f != fresh)
+            {
+                File.SetLastWriteTimeUtc(f, old);
+            }
+        }
+        using (new FileStream(held, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        {
+            Sample().Write(target);   // a write in progress elsewhere holds its temporary: it is left alone
+        }
+        Assert.False(File.Exists(stale1));
+        Assert.False(File.Exists(stale2));
+        Assert.True(File.Exists(fresh));
+        Assert.True(File.Exists(held));
+        Assert.True(File.Exists(other));
+        Assert.True(File.Exists(notOurs));
+        Assert.Equal(Sample().ToBytes(), File.ReadAllBytes(target));
+        Sample().Write(target);
+        Assert.False(File.Exists(held));   // no longer held: removed by the next write
     }
 
     [Fact]
