@@ -237,18 +237,7 @@ public sealed class SafeTensorsFile
     public static SafeTensorsFile Read(Stream stream, string source)
     {
         long origin = stream.Position;
-        long fileLength = stream.Length - origin;
-        if (fileLength < 8)
-        {
-            throw new InvalidDataException($"{source}: {fileLength} bytes is too short for a safetensors file (8-byte header length missing).");
-        }
-        Span<byte> prefix = stackalloc byte[8];
-        stream.ReadExactly(prefix);
-        int headerLength = CheckHeaderLength(BinaryPrimitives.ReadUInt64LittleEndian(prefix), fileLength, source);
-        byte[] header = new byte[headerLength];
-        stream.ReadExactly(header);
-        long dataLength = fileLength - 8 - headerLength;
-        (List<Entry> entries, Dictionary<string, string> metadata) = ParseHeader(header, dataLength, source);
+        (List<Entry> entries, Dictionary<string, string> metadata, int headerLength) = ReadHeader(stream, source);
         var tensors = new List<SafeTensor>(entries.Count);
         long dataStart = 8 + headerLength;
         foreach (Entry e in entries.OrderBy(e => e.Index))
@@ -271,22 +260,30 @@ public sealed class SafeTensorsFile
         long origin = stream.Position;
         try
         {
-            long fileLength = stream.Length - origin;
-            if (fileLength < 8)
-            {
-                throw new InvalidDataException($"{source}: {fileLength} bytes is too short for a safetensors file (8-byte header length missing).");
-            }
-            Span<byte> prefix = stackalloc byte[8];
-            stream.ReadExactly(prefix);
-            int headerLength = CheckHeaderLength(BinaryPrimitives.ReadUInt64LittleEndian(prefix), fileLength, source);
-            byte[] header = new byte[headerLength];
-            stream.ReadExactly(header);
-            return ParseHeader(header, fileLength - 8 - headerLength, source).Item2;
+            return ReadHeader(stream, source).Metadata;
         }
         finally
         {
             stream.Position = origin;
         }
+    }
+
+    // Reads and validates the 8-byte length and the JSON header at the stream's position, checking the entries against
+    // the bytes that follow; leaves the stream after the header.
+    private static (List<Entry> Entries, Dictionary<string, string> Metadata, int HeaderLength) ReadHeader(Stream stream, string source)
+    {
+        long fileLength = stream.Length - stream.Position;
+        if (fileLength < 8)
+        {
+            throw new InvalidDataException($"{source}: {fileLength} bytes is too short for a safetensors file (8-byte header length missing).");
+        }
+        Span<byte> prefix = stackalloc byte[8];
+        stream.ReadExactly(prefix);
+        int headerLength = CheckHeaderLength(BinaryPrimitives.ReadUInt64LittleEndian(prefix), fileLength, source);
+        byte[] header = new byte[headerLength];
+        stream.ReadExactly(header);
+        (List<Entry> entries, Dictionary<string, string> metadata) = ParseHeader(header, fileLength - 8 - headerLength, source);
+        return (entries, metadata, headerLength);
     }
 
     /// <summary>The <c>__metadata__</c> of safetensors <paramref name="bytes"/>, reading and validating only the header.</summary>
