@@ -82,6 +82,28 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Eval_refuses_a_model_whose_input_the_digits_do_not_make()
+    {
+        // A linear-only model declaring 64 x 64 inputs: fed 32 x 32 digits it used to read four digits per sample and
+        // report an accuracy with exit 0.
+        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 64, test: 32);
+        var network = new Engine.Layers.Sequential(("flatten", new Engine.Layers.Flatten()), ("fc", new Engine.Layers.Linear(64 * 64, 10)));
+        network.Initialize(new SeededRandom(5));
+        string floatModel = Path.Combine(_dir, "wide.safetensors"), int8Model = Path.Combine(_dir, "wide.int8.safetensors");
+        Engine.IO.ModelFile.SaveFloat(network, floatModel, 0f, 1f, [1, 64, 64]);
+        var calibration = new Engine.Data.InMemoryBatches(TestData.Uniform(8 * 64 * 64, 6, 0f, 1f), [1, 64, 64]);
+        Engine.IO.QuantizedModelFile.Save(Engine.Quantization.Quantizer.Quantize(network, calibration, 8, 0f, 1f), int8Model);
+
+        foreach (string model in new[] { floatModel, int8Model })
+        {
+            var run = CliRunner.Run("eval", "--model", model, "--data", data);
+            Assert.Equal(1, run.ExitCode);
+            Assert.Contains($"{Path.GetFileName(model)} takes inputs [1, 64, 64], but the digits", run.StdErr);
+            Assert.Contains("make [1, 32, 32]", run.StdErr);
+        }
+    }
+
+    [Fact]
     public void Files_of_the_wrong_kind_are_named_for_what_they_are()
     {
         string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 64, test: 32);
