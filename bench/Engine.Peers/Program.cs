@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 using Engine;
 using Engine.Data;
@@ -12,11 +14,13 @@ using Engine.Quantization;
 using Engine.Tensors;
 using Engine.Training;
 using Microsoft.ML.OnnxRuntime;
+using TorchSharp;
 
-// Our engine against ONNX Runtime on the same network, weights and inputs, in one process:
+// Our engine against ONNX Runtime and libtorch (TorchSharp) on the same network, weights and inputs, in one process:
 //   dotnet run -c Release --project bench/Engine.Peers -- [--model model.safetensors] [--seconds 2] [--out bench/results]
-// First it checks that both compute the same logits, then it times inference (float and int8, batch 1 and 64,
-// threads 1 and 2) and prints the table that bench/README.md quotes.
+// First it checks that all three compute the same logits, then it times inference (float: ours, ORT, libtorch; int8:
+// ours, ORT; batch 1 and 64, threads 1 and 2) and the batch-64 training step (ours, libtorch), and prints the tables
+// that bench/README.md quotes. bench/run-peers.sh runs it twice: as the machine is, and with DOTNET_EnableAVX512=0.
 //   dotnet run -c Release --project bench/Engine.Peers -- --onnx-check --model model.safetensors [--int8 model.int8.safetensors]
 // only checks the ONNX export and import (Engine.Onnx) against ONNX Runtime on the 1,000 bundled test digits.
 string? modelPath = Arg("--model");
@@ -110,6 +114,19 @@ var report = new StringBuilder();
         Console.Error.WriteLine($"float logits differ by {floatDiff} > 1e-4: the timings below would not compare the same computation.");
         return 1;
     }
+
+    // libtorch, with our weights copied into an nn.Sequential of the same layers.
+    using var peer = new TorchPeer(network);
+    float[] torchLogits = peer.Logits(input, 256);
+    double torchDiff = ours.Zip(torchLogits).Max(p => Math.Abs(p.First - p.Second));
+    int agreeTorch = Enumerable.Range(0, 256).Count(i => ClassScores.ArgMax(ours.AsSpan(i * 10, 10)) == ClassScores.ArgMax(torchLogits.AsSpan(i * 10, 10)));
+    report.AppendLine($"libtorch {TorchPeer.Version} float: max |logit difference| {torchDiff:E2} (argmax {agreeTorch}/256).");
+    Console.WriteLine(report.ToString().Split('\n')[^2]);
+    if (torchDiff > 1e-4)
+    {
+        Console.Error.WriteLine($"libtorch's float logits differ from ours by {torchDiff} > 1e-4: the timings below would not compare the same computation.");
+        return 1;
+    }
 }
 
 // 2. Timings: median of single calls, each configuration measured back to back.
@@ -130,61 +147,99 @@ double Median(Action run)
     return times[times.Count / 2];
 }
 
+// What our kernels run on, for the tables' headings: DOTNET_EnableAVX512=0 turns the JIT's AVX-512 off (Vector512 is
+// then not accelerated and Avx512F.IsSupported is false), and the kernels take their AVX2 + FMA variants.
+string isa = $"our kernels: float GEMM {GemmF32.Best}, int8 GEMM {GemmS8U8.Best} (Vector512 accelerated: {Vector512.IsHardwareAccelerated}, " +
+             $"AVX-512F: {Avx512F.IsSupported}, AVX-VNNI: {AvxVnni.IsSupported}, AVX2: {Avx2.IsSupported}, FMA: {Fma.IsSupported}" +
+             (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") is { } avx512 ? $"; DOTNET_EnableAVX512={avx512}" : "") + ")";
+Console.WriteLine(isa);
 var rows = new List<string[]>();
-foreach (int threads in new[] { 1, 2 })
+using (var peer = new TorchPeer(network))
 {
-    network.Threads = threads;
-    using InferenceSession ortFloat = Session(floatOnnx, threads, int8: false), ortInt8 = Session(int8Onnx, threads, int8: true);
-    foreach (int batch in new[] { 1, 64 })
-    {
-        float[] input = Images(batch), logits = new float[batch * 10];
-        var x = new FloatTensor(batch, 1, 32, 32);
-        input.CopyTo(x.Data);
-        double oursFloat = Median(() => network.Forward(x));
-        double onnxFloat = Median(() => RunOrt(ortFloat, input, batch, logits));
-        double oursInt8 = Median(() => quantized.Predict(input, batch, logits, threads));
-        double onnxInt8 = Median(() => RunOrt(ortInt8, input, batch, logits));
-        rows.Add([$"{batch}", $"{threads}", Ms(oursFloat), Ms(onnxFloat), $"{onnxFloat / oursFloat:F2}", Ms(oursInt8), Ms(onnxInt8), $"{onnxInt8 / oursInt8:F2}", $"{oursFloat / oursInt8:F2}"]);
-        Console.WriteLine(string.Join(" | ", rows[^1]));
-    }
-}
-{
-    // Our training step at batch 64 (forward, loss, backward, SGD with momentum); libtorch, the peer for it, does not load here.
-    var x = new FloatTensor(64, 1, 32, 32);
-    Images(64).CopyTo(x.Data);
-    int[] labels = Enumerable.Range(0, 64).Select(i => test.Labels[i] + 0).ToArray();
-    var loss = new CrossEntropyLoss();
-    var sgd = new Sgd(network.NamedParameters().Select(p => p.Parameter), 0.001f, 0.9f);
     foreach (int threads in new[] { 1, 2 })
     {
         network.Threads = threads;
-        double step = Median(() =>
+        torch.set_num_threads(threads);
+        using InferenceSession ortFloat = Session(floatOnnx, threads, int8: false), ortInt8 = Session(int8Onnx, threads, int8: true);
+        foreach (int batch in new[] { 1, 64 })
         {
-            network.ZeroGradients();
-            loss.Forward(network.Forward(x), labels);
-            network.Backward(loss.Backward());
+            float[] input = Images(batch), logits = new float[batch * 10];
+            var x = new FloatTensor(batch, 1, 32, 32);
+            input.CopyTo(x.Data);
+            double oursFloat = Median(() => network.Forward(x));
+            double onnxFloat = Median(() => RunOrt(ortFloat, input, batch, logits));
+            double torchFloat = Median(peer.Inference(input, batch));
+            double oursInt8 = Median(() => quantized.Predict(input, batch, logits, threads));
+            double onnxInt8 = Median(() => RunOrt(ortInt8, input, batch, logits));
+            rows.Add([$"{batch}", $"{threads}", Ms(oursFloat), Ms(onnxFloat), Ms(torchFloat), $"{onnxFloat / oursFloat:F2}", $"{torchFloat / oursFloat:F2}",
+                      Ms(oursInt8), Ms(onnxInt8), $"{onnxInt8 / oursInt8:F2}", $"{oursFloat / oursInt8:F2}"]);
+            Console.WriteLine(string.Join(" | ", rows[^1]));
+        }
+    }
+}
+var trainingRows = new List<string[]>();
+{
+    // The training step at batch 64 on the same 64 test digits: forward, cross-entropy, backward, SGD, with the training
+    // defaults (TrainingOptions: lr 0.05, Nesterov momentum 0.9, weight decay 5e-4, label smoothing 0.1) on both sides.
+    // Each side trains its own copy of the network, so neither changes the weights the other starts from.
+    var defaults = new TrainingOptions();
+    float[] images = Images(64);
+    int[] labels = Enumerable.Range(0, 64).Select(i => (int)test.Labels[i]).ToArray();
+    using var peer = new TorchPeer(network);
+    Sequential copy = ModelFile.LoadFloat(ModelFile.ToBytes(network, mean, std, [1, 32, 32]), "copy").Network;
+    var x = new FloatTensor(64, 1, 32, 32);
+    images.CopyTo(x.Data);
+    var loss = new CrossEntropyLoss(defaults.LabelSmoothing);
+    var sgd = new Sgd(copy.NamedParameters().Select(p => p.Parameter), defaults.LearningRate, defaults.Momentum, defaults.WeightDecay,
+        nesterov: defaults.Nesterov && defaults.Momentum > 0f);
+    Action torchStep = peer.TrainingStep(images, labels, defaults);
+    foreach (int threads in new[] { 1, 2 })
+    {
+        copy.Threads = threads;
+        torch.set_num_threads(threads);
+        double ours = Median(() =>
+        {
+            copy.ZeroGradients();
+            loss.Forward(copy.Forward(x), labels);
+            copy.Backward(loss.Backward());
             sgd.Step();
         });
-        report.AppendLine($"Our training step, batch 64, {threads} thread(s): {Ms(step)} ms median.");
-        Console.WriteLine(report.ToString().Split('\n')[^2]);
+        double theirs = Median(torchStep);
+        trainingRows.Add(["64", $"{threads}", Ms(ours), Ms(theirs), $"{theirs / ours:F2}"]);
+        Console.WriteLine(string.Join(" | ", trainingRows[^1]));
     }
 }
 
 var table = new StringBuilder();
-table.AppendLine("| batch | threads | ours float (ms) | ORT float (ms) | ORT / ours | ours int8 (ms) | ORT int8 (ms) | ORT / ours | ours float / ours int8 |");
-table.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+table.AppendLine("| batch | threads | ours float (ms) | ORT float (ms) | libtorch float (ms) | ORT / ours | libtorch / ours | ours int8 (ms) | ORT int8 (ms) | ORT / ours int8 | ours float / ours int8 |");
+table.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 foreach (string[] r in rows)
 {
     table.AppendLine("| " + string.Join(" | ", r) + " |");
 }
-string header = $"Engine.Peers, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, ONNX Runtime {OrtEnv.Instance().GetVersionString()}, " +
-                $"median of single calls over {seconds} s per cell. Ratios above 1 mean ours is faster.\n\n";
+table.AppendLine();
+table.AppendLine("| training step, batch | threads | ours (ms) | libtorch (ms) | libtorch / ours |");
+table.AppendLine("| ---: | ---: | ---: | ---: | ---: |");
+foreach (string[] r in trainingRows)
+{
+    table.AppendLine("| " + string.Join(" | ", r) + " |");
+}
+string header = $"Engine.Peers, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, load average {LoadAverage()}, " +
+                $"ONNX Runtime {OrtEnv.Instance().GetVersionString()}, libtorch {TorchPeer.Version} (TorchSharp), " +
+                $"median of single calls over {seconds} s per cell after a warm-up. Ratios above 1 mean ours is faster.\n{isa}.\n\n";
 File.WriteAllText(Path.Combine(outDir, "peers.md"), header + report + "\n" + table);
 File.WriteAllLines(Path.Combine(outDir, "peers.csv"),
-    ["batch,threads,ours_float_ms,ort_float_ms,ort_over_ours_float,ours_int8_ms,ort_int8_ms,ort_over_ours_int8,ours_float_over_int8", .. rows.Select(r => string.Join(",", r))]);
+    ["batch,threads,ours_float_ms,ort_float_ms,libtorch_float_ms,ort_over_ours_float,libtorch_over_ours_float,ours_int8_ms,ort_int8_ms,ort_over_ours_int8,ours_float_over_int8",
+     .. rows.Select(r => string.Join(",", r))]);
+File.WriteAllLines(Path.Combine(outDir, "peers-training.csv"),
+    ["batch,threads,ours_ms,libtorch_ms,libtorch_over_ours", .. trainingRows.Select(r => string.Join(",", r))]);
 Console.WriteLine();
+Console.WriteLine(isa);
 Console.Write(table);
 return 0;
+
+// The 1-minute load average (Linux), to tell how busy the shared machine was.
+static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "unknown";
 
 string Ms(double ms) => ms.ToString(ms < 10 ? "F3" : "F2", CultureInfo.InvariantCulture);
 
