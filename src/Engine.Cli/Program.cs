@@ -21,6 +21,7 @@ var root = new Command("engine", "engine: a pure-managed CNN engine that trains,
     PruneCommand.Create(),
     QuantizeCommand.Create(),
     ExportCommand.Create(),
+    BenchCommand.Create(),
 };
 
 Interruption.Install();
