@@ -129,6 +129,19 @@ var report = new StringBuilder();
     }
 }
 
+if (args.Contains("--torch-layers"))
+{
+    // Where libtorch's time goes: each layer alone at batch 64, one and two threads.
+    using var peer = new TorchPeer(network);
+    foreach (int threads in new[] { 1, 2 })
+    {
+        torch.set_num_threads(threads);
+        Console.WriteLine($"libtorch, batch 64, {threads} thread(s): " +
+            string.Join(", ", peer.LayerTimes(Images(64), 64, 30).Select(t => $"{t.Layer} {Ms(t.Milliseconds)} ms")));
+    }
+    return 0;
+}
+
 // 2. Timings: median of single calls, each configuration measured back to back.
 double Median(Action run)
 {

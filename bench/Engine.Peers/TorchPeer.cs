@@ -46,8 +46,11 @@ internal sealed class TorchPeer : IDisposable
         Tensor x = tensor(inputs, [samples, 1, 32, 32]);
         return () =>
         {
+            // The scope frees every intermediate tensor of the call at once, as a TorchSharp program should: left to the
+            // garbage collector, each call's activations would pile up as unreleased native memory.
+            using var scope = NewDisposeScope();
             using var mode = inference_mode();
-            using Tensor y = _model.forward(x);
+            _model.forward(x);
         };
     }
 
@@ -72,6 +75,36 @@ internal sealed class TorchPeer : IDisposable
             loss.backward();
             sgd.step();
         };
+    }
+
+    /// <summary>
+    /// The median time of each layer alone on the activations it sees (under inference mode), <paramref name="repeats"/>
+    /// calls each: where libtorch's time goes (Program.cs prints it with --torch-layers).
+    /// </summary>
+    public IEnumerable<(string Layer, double Milliseconds)> LayerTimes(float[] inputs, int samples, int repeats)
+    {
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode();
+        Tensor x = tensor(inputs, [samples, 1, 32, 32]);
+        var result = new List<(string, double)>();
+        foreach ((string name, nn.Module module) in _model.named_children())
+        {
+            var layer = (nn.Module<Tensor, Tensor>)module;
+            var times = new List<double>();
+            Tensor y = x;
+            for (int r = 0; r < repeats; r++)
+            {
+                using var inner = NewDisposeScope();
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                y = layer.forward(x);
+                times.Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                y = y.MoveToOuterDisposeScope();
+            }
+            times.Sort();
+            result.Add((name, times[times.Count / 2]));
+            x = y;
+        }
+        return result;
     }
 
     public void Dispose() => _model.Dispose();
