@@ -147,9 +147,11 @@ internal static class BenchCommand
             ["latency_ms"] = Ms(inference.MedianMs),
             ["p90_ms"] = Ms(inference.P90Ms),
             ["mean_ms"] = Ms(inference.MeanMs),
+            ["allocated_bytes"] = inference.AllocatedBytes,
             ["train_step_ms"] = training is { } step ? Ms(step.MedianMs) : null,
             ["train_p90_ms"] = training is { } step90 ? Ms(step90.P90Ms) : null,
             ["train_steps"] = training?.Calls,
+            ["train_allocated_bytes"] = training?.AllocatedBytes,
             ["machine"] = machine.ToJson(),
         };
         if (jsonTarget == "-")
@@ -252,6 +254,8 @@ internal static class BenchCommand
         long[] ticks = new long[Math.Clamp(capacity, minimumCalls, MaxRecordedCalls)];
         int calls = 0;
         long inCalls = 0;
+        // Managed bytes allocated on every thread during the run: 0 when the calls and the loop allocate nothing.
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         long runStart = Stopwatch.GetTimestamp(), now = runStart;
         while (calls < ticks.Length && (now - runStart < budget || calls < minimumCalls))
         {
@@ -273,6 +277,7 @@ internal static class BenchCommand
             }
         }
         long wall = now - runStart;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         Span<long> recorded = ticks.AsSpan(0, calls);
         foreach (long t in recorded)
         {
@@ -280,7 +285,7 @@ internal static class BenchCommand
         }
         recorded.Sort();
         return new Timing(calls, warmupCalls, (double)wall / Stopwatch.Frequency, before is null ? (double)wall / Stopwatch.Frequency : (double)inCalls / Stopwatch.Frequency,
-            TicksToMs(Percentile(recorded, 0.5)), TicksToMs(Percentile(recorded, 0.9)), TicksToMs(inCalls) / calls);
+            TicksToMs(Percentile(recorded, 0.5)), TicksToMs(Percentile(recorded, 0.9)), TicksToMs(inCalls) / calls, allocated);
     }
 
     // The nearest-rank percentile (the smallest value with at least p of the values at or below it): the median is
@@ -302,9 +307,10 @@ internal static class BenchCommand
     /// <summary>
     /// One timed run. <see cref="Seconds"/> is its wall time; <see cref="BusySeconds"/> the time the samples-per-second
     /// figure divides by: the wall time for back-to-back inference calls, the steps' own time for training (whose
-    /// batch filling between steps is not timed).
+    /// batch filling between steps is not timed). <see cref="AllocatedBytes"/>: managed bytes allocated on all threads
+    /// during the timed run (GC.GetTotalAllocatedBytes).
     /// </summary>
-    private readonly record struct Timing(int Calls, int WarmupCalls, double Seconds, double BusySeconds, double MedianMs, double P90Ms, double MeanMs)
+    private readonly record struct Timing(int Calls, int WarmupCalls, double Seconds, double BusySeconds, double MedianMs, double P90Ms, double MeanMs, long AllocatedBytes)
     {
         public double SamplesPerSecond(int batch) => Calls * (double)batch / BusySeconds;
     }

@@ -34,6 +34,9 @@ public sealed class BenchCliTests : IDisposable
         Assert.True(step > 0, $"train_step_ms {step}");
         Assert.True(step90 >= step, $"train_p90_ms {step90} below the median {step}");
         Assert.True(json.GetProperty("train_steps").GetInt32() >= 3);
+        // Nothing allocated once warm, in the calls or in the loop that times them (all threads counted).
+        Assert.Equal(0, json.GetProperty("allocated_bytes").GetInt64());
+        Assert.Equal(0, json.GetProperty("train_allocated_bytes").GetInt64());
         AssertMachine(json.GetProperty("machine"));
 
         Assert.Contains("inference", run.StdOut);
@@ -54,6 +57,7 @@ public sealed class BenchCliTests : IDisposable
         Assert.Equal(2, json.GetProperty("threads").GetInt32());
         AssertSaneInference(json, batch: 3, seconds: 0.2);
         Assert.Equal(JsonValueKind.Null, json.GetProperty("train_step_ms").ValueKind);
+        Assert.Equal(0, json.GetProperty("allocated_bytes").GetInt64());
         AssertMachine(json.GetProperty("machine"));
     }
 
