@@ -21,6 +21,8 @@ using TorchSharp;
 // First it checks that all three compute the same logits, then it times inference (float: ours, ORT, libtorch; int8:
 // ours, ORT; batch 1 and 64, threads 1 and 2) and the batch-64 training step (ours, libtorch), and prints the tables
 // that bench/README.md quotes. bench/run-peers.sh runs it twice: as the machine is, and with DOTNET_EnableAVX512=0.
+//   dotnet run -c Release --project bench/Engine.Peers -- --torch-layers --model model.safetensors
+// only times each of libtorch's layers alone at batch 64 (where its time goes).
 //   dotnet run -c Release --project bench/Engine.Peers -- --onnx-check --model model.safetensors [--int8 model.int8.safetensors]
 // only checks the ONNX export and import (Engine.Onnx) against ONNX Runtime on the 1,000 bundled test digits.
 string? modelPath = Arg("--model");
