@@ -69,9 +69,17 @@ public sealed class Sgd
     /// (<see cref="Update"/>) reads w, its gradient and the momentum buffer once and writes w and the buffer once; no
     /// gradient copy is made.
     /// </summary>
-    public void Step()
+    public void Step() => Step(null);
+
+    /// <summary>
+    /// <see cref="Step()"/>, also copying every parameter's value before the update into <paramref name="previousValues"/>
+    /// (one array per parameter, or null for no copy) within the same pass, so the caller can undo the step without a
+    /// pass of its own. Returns whether every updated value is finite (found in the same pass).
+    /// </summary>
+    internal bool Step(float[][]? previousValues)
     {
         var rule = new UpdateRule(LearningRate, Momentum, WeightDecay, Dampening, Nesterov, FirstStep: !_started);
+        bool finite = true;
         for (int i = 0; i < _parameters.Length; i++)
         {
             Span<float> w = _parameters[i].Value.Data;
@@ -79,9 +87,10 @@ public sealed class Sgd
             {
                 throw new InvalidOperationException("SGD: a parameter changed shape; create a new optimiser after pruning.");
             }
-            Update(w, _parameters[i].Gradient.Data, _momentum[i], rule);
+            finite &= Update(w, _parameters[i].Gradient.Data, _momentum[i], rule, previousValues is null ? [] : previousValues[i]);
         }
         _started = true;
+        return finite;
     }
 
     /// <summary>The hyper-parameters of one step, and whether it is the first (the momentum buffer starts as the gradient).</summary>
@@ -93,24 +102,35 @@ public sealed class Sgd
     /// momentum); w = w - lr d. Products added to a value (PyTorch's add with alpha) are fused multiply-adds, in the
     /// vector body and the scalar tail alike, so every element gets the same operations whatever its position.
     /// </summary>
-    internal static void Update(Span<float> w, ReadOnlySpan<float> gradient, Span<float> momentumBuffer, in UpdateRule rule)
+    internal static bool Update(Span<float> w, ReadOnlySpan<float> gradient, Span<float> momentumBuffer, in UpdateRule rule,
+        Span<float> previous = default)
     {
-        if (gradient.Length != w.Length || (rule.Momentum != 0f && momentumBuffer.Length != w.Length))
+        bool keepPrevious = !previous.IsEmpty;
+        if (gradient.Length != w.Length || (rule.Momentum != 0f && momentumBuffer.Length != w.Length) || (keepPrevious && previous.Length < w.Length))
         {
-            throw new ArgumentException($"SGD: parameter, gradient and momentum buffer lengths differ ({w.Length}, {gradient.Length}, {momentumBuffer.Length}).");
+            throw new ArgumentException($"SGD: parameter, gradient, momentum buffer and copy lengths differ ({w.Length}, {gradient.Length}, {momentumBuffer.Length}, {previous.Length}).");
         }
         float lr = -rule.LearningRate, m = rule.Momentum, wd = rule.WeightDecay, keep = 1f - rule.Dampening;
         bool momentum = m != 0f, first = rule.FirstStep, nesterov = rule.Nesterov;
         int i = 0;
+        // Finiteness without a second pass: x * 0 is 0 for finite x and NaN for an infinity or a NaN, so this sum stays 0
+        // exactly when every updated value is finite.
+        float check = 0f;
         if (Vector256.IsHardwareAccelerated)
         {
             ref float pw = ref MemoryMarshal.GetReference(w);
             ref float pg = ref MemoryMarshal.GetReference(gradient);
             ref float pb = ref MemoryMarshal.GetReference(momentumBuffer);
+            ref float pp = ref MemoryMarshal.GetReference(previous);
             Vector256<float> vlr = Vector256.Create(lr), vm = Vector256.Create(m), vwd = Vector256.Create(wd), vkeep = Vector256.Create(keep);
+            Vector256<float> vcheck = Vector256<float>.Zero;
             for (; i <= w.Length - Vector256<float>.Count; i += Vector256<float>.Count)
             {
                 Vector256<float> wi = Vector256.LoadUnsafe(ref pw, (nuint)i);
+                if (keepPrevious)
+                {
+                    wi.StoreUnsafe(ref pp, (nuint)i);
+                }
                 Vector256<float> g = Vector256.FusedMultiplyAdd(vwd, wi, Vector256.LoadUnsafe(ref pg, (nuint)i));
                 if (momentum)
                 {
@@ -118,11 +138,18 @@ public sealed class Sgd
                     b.StoreUnsafe(ref pb, (nuint)i);
                     g = nesterov ? Vector256.FusedMultiplyAdd(vm, b, g) : b;
                 }
-                Vector256.FusedMultiplyAdd(vlr, g, wi).StoreUnsafe(ref pw, (nuint)i);
+                Vector256<float> updated = Vector256.FusedMultiplyAdd(vlr, g, wi);
+                updated.StoreUnsafe(ref pw, (nuint)i);
+                vcheck += updated * Vector256<float>.Zero;
             }
+            check = Vector256.Sum(vcheck);
         }
         for (; i < w.Length; i++)
         {
+            if (keepPrevious)
+            {
+                previous[i] = w[i];
+            }
             float g = MathF.FusedMultiplyAdd(wd, w[i], gradient[i]);
             if (momentum)
             {
@@ -131,6 +158,8 @@ public sealed class Sgd
                 g = nesterov ? MathF.FusedMultiplyAdd(m, b, g) : b;
             }
             w[i] = MathF.FusedMultiplyAdd(lr, g, w[i]);
+            check += w[i] * 0f;
         }
+        return check == 0f;
     }
 }

@@ -103,6 +103,30 @@ public class SgdVectorisedUpdateTests
         }
     }
 
+    [Theory]
+    [InlineData(3, -1)]
+    [InlineData(37, -1)]
+    [InlineData(37, 5)]     // the overflow in the vector body
+    [InlineData(37, 34)]    // in the scalar tail
+    public void The_step_keeps_the_previous_values_and_reports_a_non_finite_update(int length, int overflowAt)
+    {
+        var p = new Parameter("w", length);
+        float[] before = TestData.Uniform(length, 3);
+        before.CopyTo(p.Value.Data);
+        TestData.Uniform(length, 4).CopyTo(p.Gradient.Data);
+        if (overflowAt >= 0)
+        {
+            p.Value.Data[overflowAt] = before[overflowAt] = float.MaxValue;
+            p.Gradient.Data[overflowAt] = -float.MaxValue;   // w - lr g = MaxValue + 0.5 MaxValue: +infinity
+        }
+        var sgd = new Sgd([p], 0.5f, 0.9f);
+        float[][] previous = [new float[length]];
+        bool finite = sgd.Step(previous);
+        Assert.Equal(overflowAt < 0, finite);
+        Assert.Equal(before, previous[0]);
+        Assert.Equal(overflowAt < 0, p.Value.Data.ToArray().All(float.IsFinite));
+    }
+
     [Fact]
     public void The_step_reads_the_gradient_without_changing_it()
     {
