@@ -14,7 +14,8 @@ namespace Engine.Layers;
 ///             dx[n] = col2im(W^T dy[n])
 /// </code>
 /// The batch is split across threads; each thread owns its im2col buffer and its partial dW and db, which are summed
-/// in a fixed order afterwards, so results do not depend on scheduling.
+/// in a fixed order afterwards, so results do not depend on scheduling. Stride-1 layers whose output rows are whole
+/// vectors compute dW and db without im2col instead (<see cref="AccumulateWeightGradient"/>), split by output channel.
 /// </summary>
 public sealed unsafe class Conv2d : WeightedLayer
 {
