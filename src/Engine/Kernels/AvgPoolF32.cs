@@ -71,6 +71,63 @@ public static class AvgPoolF32
         }
     }
 
+    /// <summary>
+    /// The backward pass of avg-pool fused with the backward pass of the ReLU before it, in one pass over dx:
+    /// dx[c, h, w] = [y[c, h, w] &gt; 0] sum over the windows containing (h, w) of dy[c, oh, ow] / (kh kw), with
+    /// <paramref name="reluOutput"/> y the ReLU's output (the pool's input). Overwrites dx. Each plane is built as
+    /// <see cref="Backward"/> builds it and masked as <see cref="ReluF32.Backward"/> masks it, so the result is bit for bit
+    /// the two passes' result; for non-overlapping windows (stride = kernel, the seed network's pool) each input row is
+    /// written once, masked shares of its window row, with no clearing or adding.
+    /// </summary>
+    public static void BackwardThroughRelu(ReadOnlySpan<float> dy, in ConvGeometry g, ReadOnlySpan<float> reluOutput, Span<float> dx)
+    {
+        CheckSizes(dx.Length, dy.Length, g);
+        if (reluOutput.Length < g.InputSize)
+        {
+            throw new ArgumentException($"avg-pool backward through ReLU: y has {reluOutput.Length} elements, {g.InputSize} needed for {g}.");
+        }
+        int outH = g.OutHeight, outW = g.OutWidth, planeSize = g.Height * g.Width;
+        if (g.StrideHeight != g.KernelHeight || g.StrideWidth != g.KernelWidth)
+        {
+            // Overlapping or gapped windows: the unfused plane, then the mask while the plane is still in L1.
+            for (int c = 0; c < g.Channels; c++)
+            {
+                var single = g with { Channels = 1 };
+                Span<float> plane = dx.Slice(c * planeSize, planeSize);
+                plane.Clear();
+                Backward(dy.Slice(c * outH * outW, outH * outW), single, plane);
+                ReluF32.Backward(reluOutput.Slice(c * planeSize, planeSize), plane, plane);
+            }
+            return;
+        }
+        float scale = 1f / (g.KernelHeight * g.KernelWidth);
+        int span = outW * g.KernelWidth;   // input columns the windows cover; the rest (floor mode) get no gradient
+        Span<float> shares = span <= StackRow ? stackalloc float[span] : new float[span];
+        for (int c = 0; c < g.Channels; c++)
+        {
+            Span<float> plane = dx.Slice(c * planeSize, planeSize);
+            ReadOnlySpan<float> mask = reluOutput.Slice(c * planeSize, planeSize);
+            ReadOnlySpan<float> outPlane = dy.Slice(c * outH * outW, outH * outW);
+            for (int oh = 0; oh < outH; oh++)
+            {
+                // As Backward: shares start at +0 and receive dy / (kh kw), so -0 becomes +0 exactly as there.
+                shares.Clear();
+                for (int ow = 0; ow < outW; ow++)
+                {
+                    Span<float> window = shares.Slice(ow * g.KernelWidth, g.KernelWidth);
+                    TensorPrimitives.Add(window, outPlane[oh * outW + ow] * scale, window);
+                }
+                for (int i = 0; i < g.KernelHeight; i++)
+                {
+                    int row = (oh * g.KernelHeight + i) * g.Width;
+                    ReluF32.Backward(mask.Slice(row, span), shares, plane.Slice(row, span));
+                    plane.Slice(row + span, g.Width - span).Clear();
+                }
+            }
+            plane[(outH * g.KernelHeight * g.Width)..].Clear();
+        }
+    }
+
     /// <summary>Reference forward: the definition, window by window.</summary>
     public static void ForwardScalar(ReadOnlySpan<float> x, in ConvGeometry g, Span<float> y)
     {

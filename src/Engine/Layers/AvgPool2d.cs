@@ -90,14 +90,42 @@ public sealed class AvgPool2d : Layer
         return _inputGradient;
     }
 
-    // Each partition owns whole samples of the tensor it writes: y[n] forward, dx[n] backward.
-    private readonly struct PoolWork(ConvGeometry g, FloatTensor source, FloatTensor target, int inSize, int outSize, bool backward) : IPartitionedWork
+    /// <summary>Whether <paramref name="tensor"/> is the input of the last <see cref="Forward"/> (the ReLU output a fused backward masks with).</summary>
+    internal bool LastInputIs(FloatTensor tensor) => ReferenceEquals(_input, tensor);
+
+    /// <summary>
+    /// The backward pass of this pool and of the ReLU whose output it pooled, in one pass
+    /// (<see cref="AvgPoolF32.BackwardThroughRelu"/>): writes dLoss/d(ReLU input) into <paramref name="target"/>.
+    /// </summary>
+    internal void BackwardThroughRelu(FloatTensor outputGradient, FloatTensor reluOutput, FloatTensor target)
+    {
+        FloatTensor input = RequireForward(_input, Description);
+        RequireGradientShape(outputGradient, _output, Description);
+        if (!ReferenceEquals(input, reluOutput))
+        {
+            throw new InvalidOperationException($"{Description}: the fused backward needs the ReLU output this pool read.");
+        }
+        ConvGeometry g = Geometry(input.Shape);
+        int batch = input.Dim(0), inSize = g.InputSize, outSize = g.Channels * g.OutHeight * g.OutWidth;
+        target.Resize(input.Shape);                 // d(ReLU input): [N, C, H, W]
+        WorkPartition.Run(Threads, batch, 1, new PoolWork(g, outputGradient, target, inSize, outSize, backward: true, reluOutput));
+    }
+
+    // Each partition owns whole samples of the tensor it writes: y[n] forward, dx[n] backward (masked by the ReLU
+    // output when one is given: the fused backward).
+    private readonly struct PoolWork(ConvGeometry g, FloatTensor source, FloatTensor target, int inSize, int outSize, bool backward,
+        FloatTensor? reluOutput = null) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {
             for (int n = start; n < end; n++)
             {
-                if (backward)
+                if (backward && reluOutput is not null)
+                {
+                    AvgPoolF32.BackwardThroughRelu(source.Data.Slice(n * outSize, outSize), g, reluOutput.Data.Slice(n * inSize, inSize),
+                        target.Data.Slice(n * inSize, inSize));
+                }
+                else if (backward)
                 {
                     Span<float> dx = target.Data.Slice(n * inSize, inSize);
                     dx.Clear();

@@ -14,7 +14,8 @@ namespace Engine.Layers;
 ///             dx[n] = col2im(W^T dy[n])
 /// </code>
 /// The batch is split across threads; each thread owns its im2col buffer and its partial dW and db, which are summed
-/// in a fixed order afterwards, so results do not depend on scheduling.
+/// in a fixed order afterwards, so results do not depend on scheduling. Stride-1 layers whose output rows are whole
+/// vectors compute dW and db without im2col instead (<see cref="AccumulateWeightGradient"/>), split by output channel.
 /// </summary>
 public sealed unsafe class Conv2d : WeightedLayer
 {
@@ -299,6 +300,17 @@ public sealed unsafe class Conv2d : WeightedLayer
         {
             _inputGradient.Resize(input.Shape);     // dx: [N, Cin, H, W]
         }
+        // dW and db by the implicit weight-gradient kernel where it applies (AccumulateWeightGradient); the per-sample
+        // work below then computes dx only.
+        bool implicitWeights = UsesImplicitWeightGradient(g);
+        if (implicitWeights)
+        {
+            AccumulateWeightGradient(input, outputGradient, g, threads);
+            if (!ComputeInputGradient)
+            {
+                return null;
+            }
+        }
         if (batch >= threads)
         {
             int parts = WorkPartition.PartitionCount(threads, batch);
@@ -308,10 +320,10 @@ public sealed unsafe class Conv2d : WeightedLayer
                 _weightGradients[p].AsSpan().Clear();
                 _biasGradients[p].AsSpan().Clear();
             }
-            WorkPartition.Run(threads, batch, 1, new BackwardWork(this, g, input, outputGradient, parallelGemm: false, threads));
+            WorkPartition.Run(threads, batch, 1, new BackwardWork(this, g, input, outputGradient, parallelGemm: false, threads, !implicitWeights));
             // Sum the partitions' partial gradients in partition order: deterministic for a given thread count.
             Span<float> dW = Weight.Gradient.Data, db = Bias.Gradient.Data;
-            for (int p = 0; p < parts; p++)
+            for (int p = 0; p < parts && !implicitWeights; p++)
             {
                 TensorPrimitives.Add(dW, _weightGradients[p], dW);
                 TensorPrimitives.Add(db, _biasGradients[p], db);
@@ -320,7 +332,7 @@ public sealed unsafe class Conv2d : WeightedLayer
         else
         {
             EnsureWorkspace(g, 1, backward: true);
-            var work = new BackwardWork(this, g, input, outputGradient, parallelGemm: true, threads);
+            var work = new BackwardWork(this, g, input, outputGradient, parallelGemm: true, threads, !implicitWeights);
             for (int n = 0; n < batch; n++)
             {
                 work.Sample(n, 0, Weight.Gradient.Data, Bias.Gradient.Data);
@@ -329,7 +341,8 @@ public sealed unsafe class Conv2d : WeightedLayer
         return ComputeInputGradient ? _inputGradient : null;
     }
 
-    private readonly struct BackwardWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor outputGradient, bool parallelGemm, int threads) : IPartitionedWork
+    private readonly struct BackwardWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor outputGradient, bool parallelGemm, int threads,
+        bool weightGradient) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end)
         {
@@ -343,14 +356,17 @@ public sealed unsafe class Conv2d : WeightedLayer
         {
             int k = g.ColumnRows, pixels = g.ColumnCols, cout = layer.OutChannels;
             ReadOnlySpan<float> dy = outputGradient.Data.Slice(n * cout * pixels, cout * pixels);
-            for (int c = 0; c < cout; c++)
+            if (weightGradient)
             {
-                db[c] += TensorPrimitives.Sum(dy.Slice(c * pixels, pixels));
+                for (int c = 0; c < cout; c++)
+                {
+                    db[c] += TensorPrimitives.Sum(dy.Slice(c * pixels, pixels));
+                }
+                // Recomputing im2col costs one pass over the input; caching it for a batch would cost N times its memory.
+                Span<float> col = layer._columns[partition].AsSpan(0, k * pixels);
+                Im2ColF32.Im2Col(input.Data.Slice(n * g.InputSize, g.InputSize), g, col);
+                Gemm(false, true, cout, k, pixels, dy, pixels, col, pixels, dW, k, accumulate: true);
             }
-            // Recomputing im2col costs one pass over the input; caching it for a batch would cost N times its memory.
-            Span<float> col = layer._columns[partition].AsSpan(0, k * pixels);
-            Im2ColF32.Im2Col(input.Data.Slice(n * g.InputSize, g.InputSize), g, col);
-            Gemm(false, true, cout, k, pixels, dy, pixels, col, pixels, dW, k, accumulate: true);
             if (layer.ComputeInputGradient)
             {
                 Span<float> dcol = layer._columnGradients[partition].AsSpan(0, k * pixels);
@@ -412,6 +428,70 @@ public sealed unsafe class Conv2d : WeightedLayer
             {
                 buffers[p] = new float[size];
             }
+        }
+    }
+
+    // ---- Weight gradient (dW, db) of stride-1 convolutions: ConvWeightGradientF32, implicit GEMM over pixels ----
+
+    /// <summary>
+    /// Forces the im2col + GEMM weight gradient even where the implicit kernel applies: tests compare the two paths and
+    /// benchmarks time them side by side.
+    /// </summary>
+    internal bool UseIm2ColWeightGradient { get; set; }
+
+    private float[] _weightAccumulator = [];    // [Cout, C k k, lanes] per-lane partial sums of dW, rows split between threads
+    private float[][] _paddedImages = [];       // per partition: the current image, zero-padded
+    private int[] _weightTapOffsets = [];        // tap offsets into a padded image, padded to whole tap tiles
+
+    private bool UsesImplicitWeightGradient(in ConvGeometry g) =>
+        !UseIm2ColWeightGradient && ConvWeightGradientF32.VariantFor(g) != KernelVariant.Scalar;
+
+    /// <summary>
+    /// dW += sum over n of dy[n] col(x[n])^T and db += the pixel sums of dy, as an implicit GEMM whose depth is the
+    /// batch's pixels (<see cref="ConvWeightGradientF32"/>): the output channels are split between threads (whole row
+    /// tiles), each thread pads every image into its own buffer and accumulates its rows over the whole batch, so
+    /// nothing is packed, no partial dW is summed, and the result does not depend on the thread count.
+    /// </summary>
+    private void AccumulateWeightGradient(FloatTensor input, FloatTensor outputGradient, in ConvGeometry g, int threads)
+    {
+        KernelVariant variant = ConvWeightGradientF32.VariantFor(g);
+        int rows = ConvWeightGradientF32.PaddedRows(OutChannels, variant), rowTile = ConvWeightGradientF32.RowTileOf(variant);
+        int accumulatorLength = ConvWeightGradientF32.AccumulatorLength(g, OutChannels, variant);
+        if (_weightAccumulator.Length < accumulatorLength)
+        {
+            _weightAccumulator = GC.AllocateArray<float>(accumulatorLength, pinned: true);
+        }
+        _weightAccumulator.AsSpan(0, accumulatorLength).Clear();
+        int taps = ConvWeightGradientF32.PaddedTaps(g, variant);
+        if (_weightTapOffsets.Length < taps)
+        {
+            _weightTapOffsets = new int[taps];
+        }
+        ConvWeightGradientF32.TapOffsets(g, variant, _weightTapOffsets);
+        int parts = WorkPartition.PartitionCount(threads, rows, rowTile);
+        Grow(ref _paddedImages, parts, ImplicitConvF32.PaddedLength(g));
+        WorkPartition.Run(threads, rows, rowTile, new WeightGradientWork(this, g, input, outputGradient, variant));
+    }
+
+    private readonly struct WeightGradientWork(Conv2d layer, ConvGeometry g, FloatTensor input, FloatTensor outputGradient,
+        KernelVariant variant) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            int cout = layer.OutChannels, pixels = g.ColumnCols, batch = input.Dim(0);
+            Span<float> padded = layer._paddedImages[partition], db = layer.Bias.Gradient.Data;
+            int lastRow = Math.Min(end, cout);
+            for (int n = 0; n < batch; n++)
+            {
+                ConvWeightGradientF32.PadImage(input.Data.Slice(n * g.InputSize, g.InputSize), g, padded, clearBorder: n == 0);
+                ReadOnlySpan<float> dy = outputGradient.Data.Slice(n * cout * pixels, cout * pixels);
+                ConvWeightGradientF32.Accumulate(g, dy, cout, padded, layer._weightTapOffsets, start, end - start, layer._weightAccumulator, variant);
+                for (int c = start; c < lastRow; c++)
+                {
+                    db[c] += TensorPrimitives.Sum(dy.Slice(c * pixels, pixels));
+                }
+            }
+            ConvWeightGradientF32.Reduce(g, cout, layer._weightAccumulator, start, end - start, layer.Weight.Gradient.Data, variant);
         }
     }
 

@@ -43,6 +43,25 @@ public sealed class ReLU : Layer
         return _inputGradient;
     }
 
+    /// <summary>
+    /// The backward pass of this ReLU and of the average pool that read its output, in one pass over the gradient
+    /// (<see cref="AvgPool2d.BackwardThroughRelu"/>): what <c>Backward(pool.Backward(poolOutputGradient))</c> returns,
+    /// bit for bit, without writing the pool's input gradient and reading it again. <see cref="Sequential"/> uses it
+    /// where a ReLU is followed by an AvgPool2d.
+    /// </summary>
+    internal FloatTensor BackwardThroughPool(AvgPool2d pool, FloatTensor poolOutputGradient)
+    {
+        if (!_hasForward)
+        {
+            throw new InvalidOperationException("ReLU: Backward called before Forward.");
+        }
+        pool.BackwardThroughRelu(poolOutputGradient, _output, _inputGradient);
+        return _inputGradient;
+    }
+
+    /// <summary>Whether <paramref name="pool"/>'s last input was this layer's output, so their backward passes can be fused.</summary>
+    internal bool FeedsInto(AvgPool2d pool) => _hasForward && pool.LastInputIs(_output);
+
     // Elements per partition step: below this a thread hand-off costs more than the memory traffic it splits.
     private const int Chunk = 1 << 14;
 

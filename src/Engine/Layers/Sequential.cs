@@ -122,10 +122,22 @@ public sealed class Sequential
         FloatTensor? gradient = outputGradient;
         for (int i = _layers.Count - 1; i >= 0; i--)
         {
+            // A ReLU followed by an average pool: one fused pass gives the ReLU's input gradient (ReLU.BackwardThroughPool),
+            // the same values as the two backward passes.
+            if (FuseBackward && i >= 1 && _layers[i].Layer is AvgPool2d pool && _layers[i - 1].Layer is ReLU relu
+                && relu.ComputeInputGradient && relu.FeedsInto(pool))
+            {
+                gradient = relu.BackwardThroughPool(pool, gradient!);
+                i--;
+                continue;
+            }
             gradient = _layers[i].Layer.Backward(gradient!);
         }
         return gradient;
     }
+
+    /// <summary>Whether <see cref="Backward"/> fuses the passes of adjacent layers where it can (tests and benchmarks compare both).</summary>
+    internal bool FuseBackward { get; set; } = true;
 
     /// <summary>Sets every parameter gradient to zero.</summary>
     public void ZeroGradients()

@@ -131,12 +131,10 @@ public sealed class Trainer
                     }
                 }
                 observer?.OnGradients(_network);
-                for (int i = 0; i < parameters.Length; i++)
-                {
-                    parameters[i].Parameter.Value.Data.CopyTo(lastGood[i]);
-                }
-                sgd.Step();
-                for (int i = 0; i < parameters.Length; i++)
+                // The update copies each parameter into lastGood and checks its result for NaN and infinity in the same
+                // pass over the parameters, instead of a copy pass before it and a check pass after it.
+                bool finite = sgd.Step(lastGood);
+                for (int i = 0; i < parameters.Length && !finite; i++)
                 {
                     Span<float> value = parameters[i].Parameter.Value.Data;
                     if (!TensorPrimitives.IsFiniteAll<float>(value))

@@ -102,3 +102,64 @@ public class LayerGradientTests
         }
     }
 }
+
+public class FusedBackwardTests
+{
+    [Theory]
+    [InlineData(4, 4, 32, 32)]    // the seed network's pool: non-overlapping windows, the direct path
+    [InlineData(4, 4, 9, 11)]     // floor mode: rows and columns no window covers
+    [InlineData(3, 2, 9, 7)]      // overlapping windows: the general path
+    [InlineData(2, 3, 8, 8)]      // gaps between windows
+    public void Relu_then_pool_backward_fused_equals_the_two_passes_bit_for_bit(int kernel, int stride, int h, int w)
+    {
+        float[]? unfused = null;
+        foreach (bool fuse in new[] { false, true })
+        {
+            var network = new Sequential(("relu", new ReLU()), ("pool", new AvgPool2d(kernel, stride)), ("flatten", new Flatten()))
+            {
+                FuseBackward = fuse,
+            };
+            FloatTensor x = TestData.FloatTensor(1, 3, 5, h, w);
+            FloatTensor y = network.Forward(x);
+            FloatTensor dy = TestData.FloatTensor(2, [.. y.Shape]);
+            // Stale values in the gradient buffers must not leak into the fused result: run twice with different dy.
+            network.Backward(TestData.FloatTensor(3, [.. y.Shape]), computeInputGradient: true);
+            float[] dx = network.Backward(dy, computeInputGradient: true)!.Data.ToArray();
+            if (unfused is null)
+            {
+                unfused = dx;
+            }
+            else
+            {
+                Assert.Equal(unfused, dx);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(4, 4, 8, 12)]
+    [InlineData(3, 2, 9, 7)]
+    public void Relu_then_pool_fused_backward_passes_the_finite_difference_check(int kernel, int stride, int h, int w)
+    {
+        // The network as one layer, so the input gradient (the fused pass's output) is checked coordinate by coordinate;
+        // inputs at least 0.05 away from the ReLU's kink, which a step of 0.01 cannot cross.
+        var network = new Sequential(("relu", new ReLU()), ("pool", new AvgPool2d(kernel, stride)), ("flatten", new Flatten()));
+        var x = new FloatTensor(TestData.AwayFromZero(2 * 3 * h * w, 8), 2, 3, h, w);
+        GradientCheck.Layer(new NetworkLayer(network), x, seed: 4);
+    }
+
+    // A network seen as a layer whose backward pass returns the network's input gradient.
+    private sealed class NetworkLayer(Sequential network) : Layer
+    {
+        public override int[] OutputShape(ReadOnlySpan<int> inputShape) => network.OutputShape(inputShape);
+
+        public override FloatTensor Forward(FloatTensor input) => network.Forward(input);
+
+        public override FloatTensor? Backward(FloatTensor outputGradient) => network.Backward(outputGradient, computeInputGradient: true);
+
+        public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+            InferenceWorkspace workspace) => throw new NotSupportedException();
+
+        public override string ToString() => "network";
+    }
+}
