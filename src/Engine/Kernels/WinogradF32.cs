@@ -65,7 +65,12 @@ internal static unsafe class WinogradF32
     public static int PaddedLength(in ConvGeometry g) => g.Channels * PaddedHeight(g) * PaddedWidth(g);
 
     /// <summary>Floats of one chunk's scratch: the transformed inputs V and the products M of <see cref="ChunkTiles"/> tiles.</summary>
-    public static int ChunkScratchLength(int inChannels, int outChannels) => Positions * (inChannels + outChannels) * ChunkTiles;
+    public static int ChunkScratchLength(int inChannels, int outChannels) => Positions * (PositionStride(inChannels) + PositionStride(outChannels));
+
+    // Floats between the matrices of consecutive positions in V or M: a channel count times ChunkTiles plus one cache line,
+    // so that the 36 values of one tile, read or written together by the transforms, do not all fall into the same L1
+    // set (conv2: 64 x 32 floats = 8 KiB apart without the padding, 36 lines competing for 8 ways).
+    private static int PositionStride(int channels) => channels * ChunkTiles + 16;
 
     /// <summary>Floats of the scratch <see cref="TransformFilters"/> needs: the 36 unpacked Cout x Cin matrices.</summary>
     public static int FilterScratchLength(int outChannels, int inChannels) => Positions * outChannels * inChannels;
@@ -119,33 +124,29 @@ internal static unsafe class WinogradF32
             throw new ArgumentException($"Winograd filter transform: spans too small for {filters} x {channels} 3 x 3 filters.");
         }
         Span<float> plain = scratch;   // [36, Cout, Cin], packed per position below
+        Span<double> gg = stackalloc double[18];   // G g: 6 x 3
         Span<double> u = stackalloc double[Positions];
-        Span<double> gg = stackalloc double[18];
         for (int o = 0; o < cout; o++)
         {
             for (int c = 0; c < cin; c++)
             {
                 int f = flipTranspose ? c : o, ch = flipTranspose ? o : c;
                 ReadOnlySpan<float> g = weights.Slice((f * channels + ch) * 9, 9);
-                // gg = G g (6 x 3), then u = gg G^T (6 x 6).
-                for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++)
                 {
-                    for (int j = 0; j < 3; j++)
+                    // Column j of g (of rot180(g) for the input gradient), then the rows of G g.
+                    if (flipTranspose)
                     {
-                        double s = 0;
-                        for (int k = 0; k < 3; k++)
-                        {
-                            s += G[i, k] * (flipTranspose ? g[(2 - k) * 3 + 2 - j] : g[k * 3 + j]);
-                        }
-                        gg[i * 3 + j] = s;
+                        Interpolate(g[8 - j], g[5 - j], g[2 - j], gg[j..], 3);
+                    }
+                    else
+                    {
+                        Interpolate(g[j], g[3 + j], g[6 + j], gg[j..], 3);
                     }
                 }
                 for (int i = 0; i < 6; i++)
                 {
-                    for (int j = 0; j < 6; j++)
-                    {
-                        u[i * 6 + j] = gg[i * 3] * G[j, 0] + gg[i * 3 + 1] * G[j, 1] + gg[i * 3 + 2] * G[j, 2];
-                    }
+                    Interpolate(gg[i * 3], gg[i * 3 + 1], gg[i * 3 + 2], u[(i * 6)..], 1);
                 }
                 for (int p = 0; p < Positions; p++)
                 {
@@ -157,6 +158,20 @@ internal static unsafe class WinogradF32
         {
             GemmF32.PackRows(plain.Slice(p * cout * cin, cout * cin), cin, cout, cin, transformed.Slice(p * packedLength, packedLength));
         }
+    }
+
+    // The 1-D filter transform o = G (a, b, c): the filter polynomial evaluated at 0, 1, -1, 2, -2 and infinity, scaled
+    // by G's factors (each row of G above), written at o[0], o[stride], ..., o[5 stride].
+    private static void Interpolate(double a, double b, double c, Span<double> o, int stride)
+    {
+        double ac = a + c;
+        o[0] = a / 4;
+        o[stride] = -(ac + b) / 6;
+        o[2 * stride] = -(ac - b) / 6;
+        double even = a / 24 + c / 6, odd = b / 12;
+        o[3 * stride] = even + odd;
+        o[4 * stride] = even - odd;
+        o[5 * stride] = c;
     }
 
     /// <summary>Copies the image into <paramref name="padded"/> (<see cref="PaddedLength"/> floats), zero around it and past the last tile.</summary>
@@ -217,7 +232,7 @@ internal static unsafe class WinogradF32
         int nr = variant == KernelVariant.Avx512 ? 32 : 16;
         fixed (float* pu = transformedFilters, pb = bias, px = padded, py = y, ps = chunkScratch)
         {
-            float* v = ps, m = ps + Positions * cin * ChunkTiles;
+            float* v = ps, m = ps + (long)Positions * PositionStride(cin);
             for (int chunk = firstChunk; chunk < firstChunk + chunkCount; chunk++)
             {
                 int t0 = chunk * ChunkTiles, count = Math.Min(ChunkTiles, tiles - t0);
@@ -239,7 +254,7 @@ internal static unsafe class WinogradF32
         float* gathered = stackalloc float[Positions * Lanes];
         int* bases = stackalloc int[Lanes];
         Vector256<float>* col = stackalloc Vector256<float>[InputTile];
-        long positionStride = (long)cin * ChunkTiles;
+        long positionStride = PositionStride(cin);
         for (int group = 0; group < lanes; group += Lanes)
         {
             int first = t0 + group, rowTile = first % tw;
@@ -347,7 +362,7 @@ internal static unsafe class WinogradF32
         long packedLength = GemmF32.PackedRowsLength(cout, cin);
         for (int xi = 0; xi < Positions; xi++)
         {
-            float* a = u + xi * packedLength, b = v + (long)xi * cin * ChunkTiles, c = m + (long)xi * cout * ChunkTiles;
+            float* a = u + xi * packedLength, b = v + (long)xi * PositionStride(cin), c = m + (long)xi * PositionStride(cout);
             for (int ic = 0; ic < cout; ic += GemmF32.RowBlock)
             {
                 int mc = Math.Min(GemmF32.RowBlock, cout - ic);
@@ -382,7 +397,7 @@ internal static unsafe class WinogradF32
     private static void TransformOutput(in ConvGeometry g, int cout, float* m, float* bias, bool hasBias, bool relu, int t0, int count, float* y)
     {
         int tw = TilesWide(g), oh = g.OutHeight, ow = g.OutWidth, pixels = oh * ow;
-        long positionStride = (long)cout * ChunkTiles;
+        long positionStride = PositionStride(cout);
         Vector256<float>* cols = stackalloc Vector256<float>[4 * InputTile];   // A^T applied down the columns: c[i, b]
         Vector256<float>* outRow = stackalloc Vector256<float>[4];
         float* spill = stackalloc float[4 * Lanes];
