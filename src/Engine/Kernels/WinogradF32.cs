@@ -124,33 +124,38 @@ internal static unsafe class WinogradF32
             throw new ArgumentException($"Winograd filter transform: spans too small for {filters} x {channels} 3 x 3 filters.");
         }
         Span<float> plain = scratch;   // [36, Cout, Cin], packed per position below
-        Span<double> gg = stackalloc double[18];   // G g: 6 x 3
-        Span<double> u = stackalloc double[Positions];
-        for (int o = 0; o < cout; o++)
+        double* gg = stackalloc double[18];   // G g: 6 x 3
+        double* u = stackalloc double[Positions];
+        long positionStride = (long)cout * cin;
+        fixed (float* pw = weights, pp = plain)
         {
-            for (int c = 0; c < cin; c++)
+            for (int o = 0; o < cout; o++)
             {
-                int f = flipTranspose ? c : o, ch = flipTranspose ? o : c;
-                ReadOnlySpan<float> g = weights.Slice((f * channels + ch) * 9, 9);
-                for (int j = 0; j < 3; j++)
+                for (int c = 0; c < cin; c++)
                 {
-                    // Column j of g (of rot180(g) for the input gradient), then the rows of G g.
-                    if (flipTranspose)
+                    int f = flipTranspose ? c : o, ch = flipTranspose ? o : c;
+                    float* g = pw + (long)(f * channels + ch) * 9;
+                    for (int j = 0; j < 3; j++)
                     {
-                        Interpolate(g[8 - j], g[5 - j], g[2 - j], gg[j..], 3);
+                        // Column j of g (of rot180(g) for the input gradient), then the rows of G g.
+                        if (flipTranspose)
+                        {
+                            Interpolate(g[8 - j], g[5 - j], g[2 - j], gg + j, 3);
+                        }
+                        else
+                        {
+                            Interpolate(g[j], g[3 + j], g[6 + j], gg + j, 3);
+                        }
                     }
-                    else
+                    for (int i = 0; i < 6; i++)
                     {
-                        Interpolate(g[j], g[3 + j], g[6 + j], gg[j..], 3);
+                        Interpolate(gg[i * 3], gg[i * 3 + 1], gg[i * 3 + 2], u + i * 6, 1);
                     }
-                }
-                for (int i = 0; i < 6; i++)
-                {
-                    Interpolate(gg[i * 3], gg[i * 3 + 1], gg[i * 3 + 2], u[(i * 6)..], 1);
-                }
-                for (int p = 0; p < Positions; p++)
-                {
-                    plain[(p * cout + o) * cin + c] = (float)u[p];
+                    float* dst = pp + (long)o * cin + c;
+                    for (int p = 0; p < Positions; p++, dst += positionStride)
+                    {
+                        *dst = (float)u[p];
+                    }
                 }
             }
         }
@@ -162,7 +167,8 @@ internal static unsafe class WinogradF32
 
     // The 1-D filter transform o = G (a, b, c): the filter polynomial evaluated at 0, 1, -1, 2, -2 and infinity, scaled
     // by G's factors (each row of G above), written at o[0], o[stride], ..., o[5 stride].
-    private static void Interpolate(double a, double b, double c, Span<double> o, int stride)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Interpolate(double a, double b, double c, double* o, int stride)
     {
         double ac = a + c;
         o[0] = a / 4;
