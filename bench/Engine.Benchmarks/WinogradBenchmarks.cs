@@ -21,6 +21,7 @@ public class WinogradBenchmarks
     private float[] _dy = null!, _dx = null!, _columns = null!, _backFilters = null!, _padded = null!, _chunks = null!, _output = null!;
     private readonly InferenceWorkspace _workspace = new(), _twoThreads = new() { LayerThreads = 2 };
     private ConvGeometry _g;
+    private float[] _forwardFilters = null!, _filterScratch = null!;
 
     /// <summary>Samples per call.</summary>
     [Params(1, 64)]
@@ -51,6 +52,8 @@ public class WinogradBenchmarks
         _dx = new float[Batch * _g.InputSize];
         _output = new float[Batch * 64 * 1024];
         _columns = new float[_g.ColumnRows * _g.ColumnCols];
+        _forwardFilters = new float[WinogradF32.TransformedFiltersLength(64, 32)];
+        _filterScratch = new float[WinogradF32.FilterScratchLength(64, 32)];
         _backFilters = new float[WinogradF32.TransformedFiltersLength(32, 64)];
         WinogradF32.TransformFilters(_direct.Weight.Value.Data, 64, 32, flipTranspose: true, _backFilters, new float[WinogradF32.FilterScratchLength(32, 64)]);
         var back = new ConvGeometry(64, 32, 32, 3, 3, 1, 1, 1, 1);
@@ -70,6 +73,10 @@ public class WinogradBenchmarks
     [Benchmark]
     public void InferDirect() => _direct.Infer(_input.Data, [32, 32, 32], Batch, _output, _workspace);
 
+    /// <summary>Inference, direct, each image's output panels split over two layer threads.</summary>
+    [Benchmark]
+    public void InferDirectTwoLayerThreads() => _direct.Infer(_input.Data, [32, 32, 32], Batch, _output, _twoThreads);
+
     /// <summary>Inference, Winograd, one thread.</summary>
     [Benchmark]
     public void InferWinograd() => _winograd.Infer(_input.Data, [32, 32, 32], Batch, _output, _workspace);
@@ -77,6 +84,10 @@ public class WinogradBenchmarks
     /// <summary>Inference, Winograd, each image's tile chunks split over two layer threads.</summary>
     [Benchmark]
     public void InferWinogradTwoLayerThreads() => _winograd.Infer(_input.Data, [32, 32, 32], Batch, _output, _twoThreads);
+
+    /// <summary>The filter transform U = G g G^T of conv2's weights, packed: once per training forward pass.</summary>
+    [Benchmark]
+    public void TransformFilters() => WinogradF32.TransformFilters(_direct.Weight.Value.Data, 64, 32, flipTranspose: false, _forwardFilters, _filterScratch);
 
     /// <summary>Input gradient as the direct backward pass computes it: dcol = W^T dy, then col2im.</summary>
     [Benchmark]

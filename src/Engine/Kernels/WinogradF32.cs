@@ -55,6 +55,13 @@ internal static unsafe class WinogradF32
     /// <summary>Chunks of <see cref="ChunkTiles"/> tiles of one image: the unit of work a thread takes.</summary>
     public static int ChunkCount(in ConvGeometry g) => (TileCount(g) + ChunkTiles - 1) / ChunkTiles;
 
+    /// <summary>
+    /// Threads worth splitting one image's chunks over, at most <paramref name="threads"/>: one unless every thread gets
+    /// at least 4 chunks. For conv2 (2 chunks per image) batch-1 inference on two threads measured slower split (waking
+    /// the second thread costs about as much as a chunk) than on one; docs/float-engine.md.
+    /// </summary>
+    public static int ThreadsFor(in ConvGeometry g, int threads) => Math.Max(1, Math.Min(threads, ChunkCount(g) / 4));
+
     // The padded image covers every input tile: 4 tiles + 2 rows, and 4 more columns so that the shifted load of the
     // last 8-tile group (columns 4 tw + 4 .. 4 tw + 35) stays inside the row.
     private static int PaddedHeight(in ConvGeometry g) => TilesHigh(g) * OutputTile + 2;
@@ -73,7 +80,7 @@ internal static unsafe class WinogradF32
     private static int PositionStride(int channels) => channels * ChunkTiles + 16;
 
     /// <summary>Floats of the scratch <see cref="TransformFilters"/> needs: the 36 unpacked Cout x Cin matrices.</summary>
-    public static int FilterScratchLength(int outChannels, int inChannels) => Positions * outChannels * inChannels;
+    public static int FilterScratchLength(int outChannels, int inChannels) => Positions * (outChannels * inChannels + 16);
 
     /// <summary>Floats of the transformed, packed filters: 36 packed Cout x Cin matrices.</summary>
     public static int TransformedFiltersLength(int outChannels, int inChannels) => Positions * GemmF32.PackedRowsLength(outChannels, inChannels);
@@ -123,10 +130,12 @@ internal static unsafe class WinogradF32
         {
             throw new ArgumentException($"Winograd filter transform: spans too small for {filters} x {channels} 3 x 3 filters.");
         }
-        Span<float> plain = scratch;   // [36, Cout, Cin], packed per position below
+        // [36, Cout, Cin], packed per position below; positions a cache line further apart than Cout Cin floats, so that
+        // the 36 values of one filter are not all written into the same L1 set (conv2: 8 KiB apart).
+        Span<float> plain = scratch;
         double* gg = stackalloc double[18];   // G g: 6 x 3
         double* u = stackalloc double[Positions];
-        long positionStride = (long)cout * cin;
+        int positionStride = cout * cin + 16;
         fixed (float* pw = weights, pp = plain)
         {
             for (int o = 0; o < cout; o++)
@@ -161,7 +170,7 @@ internal static unsafe class WinogradF32
         }
         for (int p = 0; p < Positions; p++)
         {
-            GemmF32.PackRows(plain.Slice(p * cout * cin, cout * cin), cin, cout, cin, transformed.Slice(p * packedLength, packedLength));
+            GemmF32.PackRows(plain.Slice(p * positionStride, cout * cin), cin, cout, cin, transformed.Slice(p * packedLength, packedLength));
         }
     }
 
@@ -170,11 +179,13 @@ internal static unsafe class WinogradF32
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Interpolate(double a, double b, double c, double* o, int stride)
     {
+        // Multiplications by the reciprocals rather than divisions (a division costs several multiplications' time).
+        const double Sixth = 1.0 / 6, Twelfth = 1.0 / 12, TwentyFourth = 1.0 / 24;
         double ac = a + c;
-        o[0] = a / 4;
-        o[stride] = -(ac + b) / 6;
-        o[2 * stride] = -(ac - b) / 6;
-        double even = a / 24 + c / 6, odd = b / 12;
+        o[0] = a * 0.25;
+        o[stride] = -(ac + b) * Sixth;
+        o[2 * stride] = -(ac - b) * Sixth;
+        double even = a * TwentyFourth + c * Sixth, odd = b * Twelfth;
         o[3 * stride] = even + odd;
         o[4 * stride] = even - odd;
         o[5 * stride] = c;

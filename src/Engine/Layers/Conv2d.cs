@@ -219,17 +219,19 @@ public sealed unsafe class Conv2d : WeightedLayer
         }
     }
 
-    // y = the raw Winograd convolution of one image (bias added by the caller), its tile chunks split over LayerThreads:
-    // each chunk is computed the same way whichever thread takes it, so the result does not depend on the split.
+    // y = the raw Winograd convolution of one image (bias added by the caller), its tile chunks split over LayerThreads
+    // where that pays (WinogradF32.ThreadsFor): each chunk is computed the same way whichever thread takes it, so the
+    // result does not depend on the split.
     private void InferWinograd(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> y, InferenceWorkspace workspace)
     {
-        int chunks = WinogradF32.ChunkCount(g), parts = WorkPartition.PartitionCount(workspace.LayerThreads, chunks);
+        int threads = WinogradF32.ThreadsFor(g, workspace.LayerThreads);
+        int chunks = WinogradF32.ChunkCount(g), parts = WorkPartition.PartitionCount(threads, chunks);
         int paddedLength = WinogradF32.PaddedLength(g), chunkLength = WinogradF32.ChunkScratchLength(InChannels, OutChannels);
         Span<float> scratch = workspace.Scratch(paddedLength + parts * chunkLength);
         WinogradF32.Prepare(image, g, scratch);
         fixed (float* w = _inferenceWinograd, py = y, ps = scratch)
         {
-            WorkPartition.Run(workspace.LayerThreads, chunks, 1,
+            WorkPartition.Run(threads, chunks, 1,
                 new WinogradChunksWork(g, w, _inferenceWinograd.Length, OutChannels, null, 0, py, ps, paddedLength, ps + paddedLength, chunkLength));
         }
     }
@@ -317,6 +319,7 @@ public sealed unsafe class Conv2d : WeightedLayer
             return;
         }
         int chunks = WinogradF32.ChunkCount(g);
+        threads = WinogradF32.ThreadsFor(g, threads);
         EnsureWinogradWorkspace(g, 1, WorkPartition.PartitionCount(threads, chunks));
         fixed (float* w = _winogradFilters, b = Bias.Value.Data, pp = _winogradPadded[0])
         {

@@ -26,14 +26,15 @@ public class WinogradConvTests
     }
 
     [Theory]
-    [InlineData(1, 3)]
-    [InlineData(2, 3)]
-    [InlineData(3, 3)]
-    [InlineData(4, 1)]
-    public void Winograd_and_direct_agree_and_winograd_is_the_same_for_every_thread_count(int threads, int batch)
+    [InlineData(1, 3, 37, 19)]
+    [InlineData(2, 3, 37, 19)]
+    [InlineData(3, 3, 37, 19)]
+    [InlineData(4, 1, 37, 19)]
+    [InlineData(2, 1, 64, 70)]     // 16 x 18 tiles = 9 chunks: batch 1 splits them over 2 threads
+    public void Winograd_and_direct_agree_and_winograd_is_the_same_for_every_thread_count(int threads, int batch, int h, int w)
     {
         Assert.SkipUnless(GemmF32.HasAvx2Fma, "the Winograd kernel needs AVX2 + FMA, which this CPU lacks.");
-        FloatTensor x = TestData.FloatTensor(2, batch, 9, 37, 19), dy = TestData.FloatTensor(3, batch, 10, 37, 19);
+        FloatTensor x = TestData.FloatTensor(2, batch, 9, h, w), dy = TestData.FloatTensor(3, batch, 10, h, w);
         (float[] Y, float[] DX, float[] DW) Run(ConvAlgorithm algorithm, int t)
         {
             var conv = new Conv2d(9, 10, 3, 1, 1) { Threads = t, Algorithm = algorithm };
@@ -59,6 +60,24 @@ public class WinogradConvTests
             Assert.Equal(direct.DX[i], winograd.DX[i], 3e-4f);
         }
         Assert.NotEqual(direct.Y, winograd.Y);    // the forced path really ran a different algorithm
+    }
+
+    [Fact]
+    public void Inference_splitting_an_image_over_layer_threads_gives_the_bits_of_one_thread_and_of_the_training_pass()
+    {
+        Assert.SkipUnless(GemmF32.HasAvx2Fma, "the Winograd kernel needs AVX2 + FMA, which this CPU lacks.");
+        var g = new ConvGeometry(9, 64, 70, 3, 3, 1, 1, 1, 1);
+        Assert.Equal(2, WinogradF32.ThreadsFor(g, 2));
+        var conv = new Conv2d(9, 10, 3, 1, 1) { Threads = 1 };
+        conv.Initialize(new SeededRandom(3));
+        conv.PrepareInference();
+        FloatTensor x = TestData.FloatTensor(4, 2, 9, 64, 70);
+        float[] expected = conv.Forward(x).Data.ToArray();
+        float[] one = new float[expected.Length], two = new float[expected.Length];
+        conv.Infer(x.Data, [9, 64, 70], 2, one, new InferenceWorkspace());
+        conv.Infer(x.Data, [9, 64, 70], 2, two, new InferenceWorkspace { LayerThreads = 2 });
+        Assert.Equal(expected, one);
+        Assert.Equal(expected, two);
     }
 
     [Fact]
