@@ -7,7 +7,7 @@ namespace Engine.Benchmarks;
 /// <summary>
 /// Where Winograd stops paying: inference of one 32 x 32 image (one thread) through a 3 x 3, padding-1 convolution
 /// with few channels, direct against Winograd in the same run. The rule <c>Conv2d.PrefersWinograd</c> (at least 8
-/// input and output channels) comes from these figures.
+/// input channels and 128 channel pairs) comes from these figures.
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]

@@ -84,7 +84,10 @@ public class WinogradConvTests
     public void Auto_takes_winograd_for_conv2_and_direct_for_conv1()
     {
         Assert.True(new Conv2d(32, 64, 3, 1, 1).PrefersWinograd);
+        Assert.True(new Conv2d(8, 16, 3, 1, 1).PrefersWinograd);
         Assert.False(new Conv2d(1, 32, 3, 1, 1).PrefersWinograd);
+        Assert.False(new Conv2d(8, 8, 3, 1, 1).PrefersWinograd);
+        Assert.False(new Conv2d(4, 64, 3, 1, 1).PrefersWinograd);
     }
 
     [Theory]
