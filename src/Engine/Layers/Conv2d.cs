@@ -32,6 +32,12 @@ public sealed unsafe class Conv2d : WeightedLayer
     private float[][] _weightGradients = [];  // per partition: [Cout, Cin k k]
     private float[][] _biasGradients = [];    // per partition: [Cout]
     private float[] _inferenceWeights = [];    // W packed for the micro-kernel by PrepareInference; read-only afterwards
+    private float[] _inferenceWinograd = [];   // W Winograd-transformed by PrepareInference; read-only afterwards
+    private float[] _winogradFilters = [];     // W Winograd-transformed, once per forward pass
+    private float[] _winogradBackFilters = []; // rot180(W)^T Winograd-transformed, once per backward pass (input gradient)
+    private float[] _winogradFilterScratch = [];
+    private float[][] _winogradPadded = [];    // per partition: the padded image (or output gradient)
+    private float[][] _winogradChunks = [];    // per partition (or per chunk worker): transformed tiles and products
 
     /// <summary>A convolution with zero-initialised parameters; call <see cref="WeightedLayer.Initialize"/> or load weights.</summary>
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0)
@@ -61,6 +67,53 @@ public sealed unsafe class Conv2d : WeightedLayer
     /// <summary>Zero padding on each side.</summary>
     public int Padding { get; }
 
+    /// <summary>Which algorithm the forward pass, inference and the input gradient use (tests and benchmarks force one).</summary>
+    internal ConvAlgorithm Algorithm { get; set; } = ConvAlgorithm.Auto;
+
+    /// <summary>Input channels from which <see cref="ConvAlgorithm.Auto"/> takes Winograd (measured, docs/float-engine.md).</summary>
+    internal const int WinogradMinInChannels = 8;
+
+    /// <summary>Input times output channels from which <see cref="ConvAlgorithm.Auto"/> takes Winograd (measured, docs/float-engine.md).</summary>
+    internal const int WinogradMinChannelPairs = 128;
+
+    /// <summary>
+    /// The rule of <see cref="ConvAlgorithm.Auto"/>: Winograd F(4 x 4, 3 x 3) for 3 x 3, stride-1 convolutions with at least
+    /// <see cref="WinogradMinInChannels"/> input channels and <see cref="WinogradMinChannelPairs"/> channel pairs. The
+    /// transforms cost in proportion to Cin + Cout, the multiplications they save in proportion to Cin Cout; measured
+    /// on one 32 x 32 image (WinogradChannelsBenchmarks): 1 x 32 (conv1), 4 x 8 and 8 x 8 run faster direct, 8 x 16 and
+    /// 16 x 16 faster by Winograd, conv2's 32 x 64 about twice as fast.
+    /// </summary>
+    internal bool PrefersWinograd => InChannels >= WinogradMinInChannels && InChannels * OutChannels >= WinogradMinChannelPairs;
+
+    // Whether this layer runs Winograd on geometry g; the rule reads only the layer's shape, so PrepareInference knows it.
+    private bool UsesWinograd(in ConvGeometry g) => Algorithm switch
+    {
+        ConvAlgorithm.Direct => false,
+        ConvAlgorithm.Winograd => WinogradF32.Supports(g),
+        _ => PrefersWinograd && WinogradF32.Supports(g),
+    };
+
+    // Same rule without the image size: Winograd filters are needed for any image this layer may see.
+    private bool MayUseWinograd => UsesWinograd(new ConvGeometry(InChannels, KernelSize, KernelSize, KernelSize, KernelSize, Stride, Stride, Padding, Padding));
+
+    // The geometry of the input gradient as a convolution: dy [Cout, OH, OW] with rot180(W)^T and padding k - 1 - pad.
+    private ConvGeometry BackwardDataGeometry(in ConvGeometry g) =>
+        new(OutChannels, g.OutHeight, g.OutWidth, KernelSize, KernelSize, 1, 1, KernelSize - 1 - Padding, KernelSize - 1 - Padding);
+
+    private void TransformFilters(ref float[] transformed, bool flipTranspose)
+    {
+        int cout = flipTranspose ? InChannels : OutChannels, cin = flipTranspose ? OutChannels : InChannels;
+        if (transformed.Length != WinogradF32.TransformedFiltersLength(cout, cin))
+        {
+            transformed = new float[WinogradF32.TransformedFiltersLength(cout, cin)];
+        }
+        if (_winogradFilterScratch.Length < WinogradF32.FilterScratchLength(cout, cin))
+        {
+            _winogradFilterScratch = new float[WinogradF32.FilterScratchLength(cout, cin)];
+        }
+        WinogradF32.TransformFilters(Weight.Value.Data, OutChannels, InChannels, flipTranspose, transformed, _winogradFilterScratch);
+    }
+
     private ConvGeometry Geometry(ReadOnlySpan<int> inputShape)
     {
         if (inputShape.Length != 4 || inputShape[1] != InChannels)
@@ -89,6 +142,12 @@ public sealed unsafe class Conv2d : WeightedLayer
             GemmF32.PackRows(Weight.Value.Data, k, OutChannels, k, packed);
             _inferenceWeights = packed;
         }
+        if (MayUseWinograd)
+        {
+            float[] transformed = [];
+            TransformFilters(ref transformed, flipTranspose: false);
+            _inferenceWinograd = transformed;
+        }
     }
 
     /// <summary>
@@ -115,11 +174,20 @@ public sealed unsafe class Conv2d : WeightedLayer
         }
         bool implicitConv = ImplicitConvF32.Supports(g);
         KernelVariant variant = implicitConv ? ImplicitConvF32.VariantFor(g) : GemmF32.Best;
+        bool winograd = UsesWinograd(g);
+        if (winograd && _inferenceWinograd.Length != WinogradF32.TransformedFiltersLength(cout, InChannels))
+        {
+            throw new InvalidOperationException($"{Description}: PrepareInference was not called after the weights or the algorithm were set.");
+        }
         for (int n = 0; n < samples; n++)
         {
             ReadOnlySpan<float> image = input.Slice(n * g.InputSize, g.InputSize);
             Span<float> y = output.Slice(n * outSize, outSize);      // y[n]: [Cout, OH OW]
-            if (implicitConv)
+            if (winograd)
+            {
+                InferWinograd(image, g, y, workspace);
+            }
+            else if (implicitConv)
             {
                 Span<float> padded = workspace.Scratch(ImplicitConvF32.PaddedLength(g));
                 Span<int> offsets = workspace.Offsets(k);
@@ -157,6 +225,33 @@ public sealed unsafe class Conv2d : WeightedLayer
         }
     }
 
+    // y = the raw Winograd convolution of one image (bias added by the caller), its tile chunks split over LayerThreads
+    // where that pays (WinogradF32.ThreadsFor): each chunk is computed the same way whichever thread takes it, so the
+    // result does not depend on the split.
+    private void InferWinograd(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> y, InferenceWorkspace workspace)
+    {
+        int threads = WinogradF32.ThreadsFor(g, workspace.LayerThreads);
+        int chunks = WinogradF32.ChunkCount(g), parts = WorkPartition.PartitionCount(threads, chunks);
+        int paddedLength = WinogradF32.PaddedLength(g), chunkLength = WinogradF32.ChunkScratchLength(InChannels, OutChannels);
+        Span<float> scratch = workspace.Scratch(paddedLength + parts * chunkLength);
+        WinogradF32.Prepare(image, g, scratch);
+        fixed (float* w = _inferenceWinograd, py = y, ps = scratch)
+        {
+            WorkPartition.Run(threads, chunks, 1,
+                new WinogradChunksWork(g, w, _inferenceWinograd.Length, OutChannels, null, 0, py, ps, paddedLength, ps + paddedLength, chunkLength));
+        }
+    }
+
+    // Tile chunks [start, end) of one prepared image into y; partition p uses its own chunk scratch.
+    private readonly struct WinogradChunksWork(ConvGeometry g, float* filters, int filtersLength, int cout, float* bias, int biasLength,
+        float* y, float* padded, int paddedLength, float* chunks, int chunkLength) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end) =>
+            WinogradF32.Compute(g, new ReadOnlySpan<float>(filters, filtersLength), cout, new ReadOnlySpan<float>(bias, biasLength), relu: false,
+                new ReadOnlySpan<float>(padded, paddedLength), new Span<float>(y, cout * g.ColumnCols),
+                new Span<float>(chunks + (long)partition * chunkLength, chunkLength), start, end - start, WinogradF32.Best);
+    }
+
     // Output panels [start, end) of one prepared image (spans cannot live in a struct that crosses threads: pointers).
     private readonly struct InferPanelsWork(ConvGeometry g, float* weights, int weightsLength, int cout, float* y, float* padded,
         int paddedLength, int* offsets, KernelVariant variant) : IPartitionedWork
@@ -174,6 +269,11 @@ public sealed unsafe class Conv2d : WeightedLayer
         _output.Resize([batch, OutChannels, g.OutHeight, g.OutWidth]);   // y: [N, Cout, OH, OW]
         _input = input;
         var work = new ForwardWork(this, g, input, _output, threads);
+        if (UsesWinograd(g))
+        {
+            ForwardWinograd(g, input, batch, threads);
+            return _output;
+        }
         if (GemmF32.HasAvx2Fma)
         {
             int packed = GemmF32.PackedRowsLength(OutChannels, g.ColumnRows);
@@ -209,6 +309,69 @@ public sealed unsafe class Conv2d : WeightedLayer
             }
         }
         return _output;
+    }
+
+    // Winograd forward: filters transformed once per pass; samples split over threads, or for fewer samples than threads
+    // (batch-1 latency) each image's tile chunks. Either way every output is computed by the same operations.
+    private void ForwardWinograd(in ConvGeometry g, FloatTensor input, int batch, int threads)
+    {
+        TransformFilters(ref _winogradFilters, flipTranspose: false);
+        int pixels = g.ColumnCols, cout = OutChannels;
+        if (batch >= threads)
+        {
+            int parts = WorkPartition.PartitionCount(threads, batch);
+            EnsureWinogradWorkspace(g, parts, parts);
+            WorkPartition.Run(threads, batch, 1, new WinogradSamplesWork(this, g, input));
+            return;
+        }
+        int chunks = WinogradF32.ChunkCount(g);
+        threads = WinogradF32.ThreadsFor(g, threads);
+        EnsureWinogradWorkspace(g, 1, WorkPartition.PartitionCount(threads, chunks));
+        fixed (float* w = _winogradFilters, b = Bias.Value.Data, pp = _winogradPadded[0])
+        {
+            for (int n = 0; n < batch; n++)
+            {
+                WinogradF32.Prepare(input.Data.Slice(n * g.InputSize, g.InputSize), g, _winogradPadded[0]);
+                fixed (float* py = _output.Data.Slice(n * cout * pixels, cout * pixels), pc = _winogradChunks[0])
+                {
+                    // Chunk workers' scratch: one contiguous block, partition p at p chunkLength (see EnsureWinogradWorkspace).
+                    WorkPartition.Run(threads, chunks, 1, new WinogradChunksWork(g, w, _winogradFilters.Length, cout, b, cout, py, pp,
+                        _winogradPadded[0].Length, pc, WinogradF32.ChunkScratchLength(InChannels, OutChannels)));
+                }
+            }
+        }
+    }
+
+    private readonly struct WinogradSamplesWork(Conv2d layer, ConvGeometry g, FloatTensor input) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            int pixels = g.ColumnCols, cout = layer.OutChannels;
+            for (int n = start; n < end; n++)
+            {
+                WinogradF32.Forward(input.Data.Slice(n * g.InputSize, g.InputSize), g, layer._winogradFilters, cout, layer.Bias.Value.Data,
+                    relu: false, layer._output.Data.Slice(n * cout * pixels, cout * pixels), layer._winogradPadded[partition],
+                    layer._winogradChunks[partition], WinogradF32.Best);
+            }
+        }
+    }
+
+    // Per-partition padded images (for the forward and the backward-data geometry) and chunk scratch; with more chunk
+    // workers than partitions (one image split by chunks), partition 0's chunk scratch holds all workers' blocks.
+    private void EnsureWinogradWorkspace(in ConvGeometry g, int parts, int chunkWorkers)
+    {
+        int padded = WinogradF32.PaddedLength(g);
+        if (WinogradF32.Supports(BackwardDataGeometry(g)))
+        {
+            padded = Math.Max(padded, WinogradF32.PaddedLength(BackwardDataGeometry(g)));
+        }
+        int chunk = WinogradF32.ChunkScratchLength(InChannels, OutChannels);
+        Grow(ref _winogradPadded, parts, padded);
+        Grow(ref _winogradChunks, parts, chunk);
+        if (chunkWorkers > parts && _winogradChunks[0].Length < chunkWorkers * chunk)
+        {
+            _winogradChunks[0] = new float[chunkWorkers * chunk];
+        }
     }
 
     // Panels [start, end) of sample n's output, from the image padded into partition 0's workspace.
@@ -296,6 +459,7 @@ public sealed unsafe class Conv2d : WeightedLayer
         RequireGradientShape(outputGradient, _output, Description);
         ConvGeometry g = Geometry(input.Shape);
         int batch = input.Dim(0), threads = Threads;
+        bool winogradData = ComputeInputGradient && UsesWinograd(BackwardDataGeometry(g));
         if (ComputeInputGradient)
         {
             _inputGradient.Resize(input.Shape);     // dx: [N, Cin, H, W]
@@ -311,10 +475,18 @@ public sealed unsafe class Conv2d : WeightedLayer
                 return null;
             }
         }
+        if (winogradData)
+        {
+            TransformFilters(ref _winogradBackFilters, flipTranspose: true);
+        }
         if (batch >= threads)
         {
             int parts = WorkPartition.PartitionCount(threads, batch);
             EnsureWorkspace(g, parts, backward: true);
+            if (winogradData)
+            {
+                EnsureWinogradWorkspace(g, parts, parts);
+            }
             for (int p = 0; p < parts; p++)
             {
                 _weightGradients[p].AsSpan().Clear();
@@ -332,6 +504,10 @@ public sealed unsafe class Conv2d : WeightedLayer
         else
         {
             EnsureWorkspace(g, 1, backward: true);
+            if (winogradData)
+            {
+                EnsureWinogradWorkspace(g, 1, 1);
+            }
             var work = new BackwardWork(this, g, input, outputGradient, parallelGemm: true, threads, !implicitWeights);
             for (int n = 0; n < batch; n++)
             {
@@ -367,7 +543,14 @@ public sealed unsafe class Conv2d : WeightedLayer
                 Im2ColF32.Im2Col(input.Data.Slice(n * g.InputSize, g.InputSize), g, col);
                 Gemm(false, true, cout, k, pixels, dy, pixels, col, pixels, dW, k, accumulate: true);
             }
-            if (layer.ComputeInputGradient)
+            if (layer.ComputeInputGradient && layer.UsesWinograd(layer.BackwardDataGeometry(g)))
+            {
+                // dx = conv(dy, rot180(W)^T) with padding k - 1 - pad, by Winograd (docs/float-engine.md).
+                WinogradF32.Forward(dy, layer.BackwardDataGeometry(g), layer._winogradBackFilters, layer.InChannels, [], relu: false,
+                    layer._inputGradient.Data.Slice(n * g.InputSize, g.InputSize), layer._winogradPadded[partition],
+                    layer._winogradChunks[partition], WinogradF32.Best);
+            }
+            else if (layer.ComputeInputGradient)
             {
                 Span<float> dcol = layer._columnGradients[partition].AsSpan(0, k * pixels);
                 Gemm(true, false, k, pixels, cout, layer.Weight.Value.Data, k, dy, pixels, dcol, pixels, accumulate: false);
