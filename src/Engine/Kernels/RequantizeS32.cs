@@ -125,6 +125,25 @@ public static class RequantizeS32
         return i;
     }
 
+    /// <summary>
+    /// Whether <see cref="Lanes"/> computes what <see cref="RowScalar{T}"/> does for these parameters (the AVX2 variant's
+    /// own condition): AVX2 present, a shift in [-31, 31], and clamp bounds that stay ints once the zero point is taken off.
+    /// </summary>
+    internal static bool CanVectorize(int shift, int zeroPoint, int low, int high) =>
+        UseAvx2(KernelVariant.Avx2Fma, shift, zeroPoint, low, high);
+
+    /// <summary>
+    /// Eight codes as int32 lanes, exactly as <see cref="RowScalar{T}"/> computes them:
+    /// clamp(MultiplyByQuantizedMultiplier(acc + addend, mantissa, shift) + zeroPoint, low, high), for kernels that
+    /// requantize accumulators still in registers. Only where <see cref="CanVectorize"/> holds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<int> Lanes(Vector256<int> accumulators, int addend, int mantissa, int shift, int zeroPoint, int low, int high)
+    {
+        Vector256<int> scaled = Scale(accumulators + Vector256.Create(addend), Vector256.Create((uint)mantissa), Math.Max(shift, 0), Math.Max(-shift, 0));
+        return Vector256.Min(Vector256.Max(scaled, Vector256.Create(low - zeroPoint)), Vector256.Create(high - zeroPoint)) + Vector256.Create(zeroPoint);
+    }
+
     // MultiplyByQuantizedMultiplier: saturating left shift (at most one of the two shifts is non-zero), rounding doubling
     // high multiply, rounding right shift.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

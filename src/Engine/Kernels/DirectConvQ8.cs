@@ -1,0 +1,174 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// The int8 convolution kernel for shallow depth (conv1: 1 input channel x 9 taps = depth 9), with requantization in
+/// registers:
+/// <code>
+///   for each panel of 16 output pixels (its k taps packed once, GemmS8U8 layout, a few hundred bytes in L1)
+///     for each output channel c
+///       acc[16]  = sum_p w[c, p] x[p, pixel]          exact int32: vpdpbusd over groups of 4 taps, or vpmaddwd over pairs
+///       acc     -= zw[c] colsum(x)[pixel]             asymmetric weights only
+///       y[c, 16] = clamp(MultiplyByQuantizedMultiplier(acc + addend[c], m[c], shift[c]) + zy, low, high)
+/// </code>
+/// Each output goes from accumulator to code without leaving the registers, every output channel reads the same loaded
+/// pixels, and nothing is written but the codes. The GEMM path (<see cref="GemmS8U8.MultiplyPacked"/>, then
+/// <see cref="RequantizeS32.Row(ReadOnlySpan{int}, int, int, int, int, int, int, Span{byte})"/>) writes and re-reads every
+/// int32 accumulator, and its 4 x 16 tiles, built for depth in the hundreds, spend more on stores than on the 3 groups of
+/// a depth of 9 (docs/quantization.md, "Where the int8 time goes"). Integer sums do not depend on their order, so the
+/// result equals that path bit for bit (tests compare both).
+/// </summary>
+internal static unsafe class DirectConvQ8
+{
+    /// <summary>
+    /// The deepest layer for which the int8 convolution takes this kernel rather than the GEMM: 4
+    /// groups of 4 taps. Measured (LayerBenchmarks, conv1 at depth 9: 0.5 against 1.5 ms per 64 images); at conv2's
+    /// depth of 288 the GEMM's 4 x 16 register tile, which reuses each loaded panel for 4 channels, wins.
+    /// </summary>
+    public const int MaxDepth = 16;
+
+    /// <summary>
+    /// y[c * ldy + j] = clamp(MultiplyByQuantizedMultiplier(sum_p A[c, p] B[p, j] - zw[c] colsum(B)[j] + addend[c],
+    /// mantissa[c], shift[c]) + zeroPoint, low, high) for an m x k packed A and k x n packed B
+    /// (<see cref="GemmS8U8.PackWeights"/>, <see cref="GemmS8U8.PackActivations"/> for <paramref name="variant"/>).
+    /// <paramref name="weightZeroPoints"/> is empty for symmetric weights, else one per row.
+    /// </summary>
+    public static void MultiplyRequantize(int m, int n, int k, ReadOnlySpan<int> packedA, ReadOnlySpan<byte> packedB,
+        ReadOnlySpan<int> addends, ReadOnlySpan<int> mantissas, ReadOnlySpan<int> shifts, ReadOnlySpan<int> weightZeroPoints,
+        int zeroPoint, int low, int high, Span<byte> y, int ldy, KernelVariant variant)
+    {
+        if (m < 0 || n < 0 || k <= 0 || ldy < n || addends.Length < m || mantissas.Length < m || shifts.Length < m
+            || (weightZeroPoints.Length != 0 && weightZeroPoints.Length < m)
+            || packedA.Length < GemmS8U8.PackedWeightsLength(m, k, variant) || packedB.Length < GemmS8U8.PackedActivationsLength(k, n, variant)
+            || (m > 0 && n > 0 && (long)(m - 1) * ldy + n > y.Length) || low < 0 || high > byte.MaxValue || low > high)
+        {
+            throw new ArgumentException($"direct int8 convolution: operands do not fit m={m}, n={n}, k={k}, ldy={ldy}, clamp [{low}, {high}].");
+        }
+        if ((variant == KernelVariant.Avx2Fma && !Avx2.IsSupported) || (variant == KernelVariant.AvxVnni && !AvxVnni.IsSupported)
+            || (variant != KernelVariant.Scalar && variant != KernelVariant.Avx2Fma && variant != KernelVariant.AvxVnni))
+        {
+            throw new PlatformNotSupportedException($"direct int8 convolution variant {variant} is not supported on this CPU.");
+        }
+        int group = GemmS8U8.GroupSize(variant), groups = GemmS8U8.DepthGroups(k, variant), panelLength = GemmS8U8.PanelLength(k, variant);
+        const int width = GemmS8U8.PanelWidth;
+        bool asymmetric = weightZeroPoints.Length != 0;
+        Span<int> tile = stackalloc int[width];
+        Span<int> columnSums = stackalloc int[width];
+        fixed (int* pa = packedA, sums = columnSums, pt = tile)
+        fixed (byte* pb = packedB, py = y)
+        {
+            for (int panel = 0, j0 = 0; j0 < n; panel++, j0 += width)
+            {
+                int cols = Math.Min(width, n - j0);
+                byte* b = pb + (long)panel * panelLength;
+                if (asymmetric)
+                {
+                    // Bytes past k and past n are zeros in the packed panel: they add nothing.
+                    for (int t = 0; t < width; t++)
+                    {
+                        int offset = GemmS8U8.ByteOffset(t, group), sum = 0;
+                        for (int q = 0; q < groups; q++)
+                        {
+                            for (int e = 0; e < group; e++)
+                            {
+                                sum += b[q * group * width + offset + e];
+                            }
+                        }
+                        sums[t] = sum;
+                    }
+                }
+                for (int c = 0; c < m; c++)
+                {
+                    // Row c of the packed weights: one int32 (a pair or quad of codes) per group, RowBlock apart.
+                    int* a = pa + c / GemmS8U8.RowBlock * groups * GemmS8U8.RowBlock + c % GemmS8U8.RowBlock;
+                    int zw = asymmetric ? weightZeroPoints[c] : 0;
+                    byte* row = py + (long)c * ldy + j0;
+                    if (variant == KernelVariant.Scalar)
+                    {
+                        PortableRow(groups, a, b, pt);
+                        for (int t = 0; t < width; t++)
+                        {
+                            pt[t] -= zw * sums[t];
+                        }
+                        RequantizeS32.RowScalar<byte>(tile[..cols], addends[c], mantissas[c], shifts[c], zeroPoint, low, high, new Span<byte>(row, cols));
+                        continue;
+                    }
+                    Vector256<int> low8, high8;
+                    if (variant == KernelVariant.AvxVnni)
+                    {
+                        (low8, high8) = RowVnni(groups, a, b);
+                    }
+                    else
+                    {
+                        (low8, high8) = RowAvx2(groups, a, b);
+                    }
+                    if (asymmetric)
+                    {
+                        var z = Vector256.Create(zw);
+                        low8 -= z * Avx.LoadVector256(sums);
+                        high8 -= z * Avx.LoadVector256(sums + 8);
+                    }
+                    int addend = addends[c], mantissa = mantissas[c], shift = shifts[c];
+                    if (cols == width && RequantizeS32.CanVectorize(shift, zeroPoint, low, high))
+                    {
+                        Vector256<int> codes0 = RequantizeS32.Lanes(low8, addend, mantissa, shift, zeroPoint, low, high);
+                        Vector256<int> codes1 = RequantizeS32.Lanes(high8, addend, mantissa, shift, zeroPoint, low, high);
+                        // Lanes are inside [low, high] c [0, 255]: the truncating narrows are exact and keep lane order.
+                        Vector256<ushort> words = Vector256.Narrow(codes0.AsUInt32(), codes1.AsUInt32());
+                        Vector128.Narrow(words.GetLower(), words.GetUpper()).Store(row);
+                        continue;
+                    }
+                    Avx.Store(pt, low8);
+                    Avx.Store(pt + 8, high8);
+                    RequantizeS32.RowScalar<byte>(tile[..cols], addend, mantissa, shift, zeroPoint, low, high, new Span<byte>(row, cols));
+                }
+            }
+        }
+    }
+
+    // Columns 0-7 and 8-15 of one row: per quad of taps, two 32-byte loads of the panel and one vpdpbusd each.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<int>, Vector256<int>) RowVnni(int quads, int* a, byte* b)
+    {
+        Vector256<int> c0 = default, c1 = default;
+        for (int q = 0; q < quads; q++, a += GemmS8U8.RowBlock, b += 4 * GemmS8U8.PanelWidth)
+        {
+            Vector256<sbyte> w = Vector256.Create(*a).AsSByte();
+            c0 = AvxVnni.MultiplyWideningAndAdd(c0, Avx.LoadVector256(b), w);
+            c1 = AvxVnni.MultiplyWideningAndAdd(c1, Avx.LoadVector256(b + 32), w);
+        }
+        return (c0, c1);
+    }
+
+    // Columns 0-7 and 8-15 of one row: per pair of taps, two zero-extending loads (16 bytes -> 16 x int16) and vpmaddwd.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<int>, Vector256<int>) RowAvx2(int pairs, int* a, byte* b)
+    {
+        Vector256<int> c0 = default, c1 = default;
+        for (int q = 0; q < pairs; q++, a += GemmS8U8.RowBlock, b += 2 * GemmS8U8.PanelWidth)
+        {
+            Vector256<short> w = Vector256.Create(*a).AsInt16();
+            c0 = Avx2.Add(c0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(b), w));
+            c1 = Avx2.Add(c1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(b + 16), w));
+        }
+        return (c0, c1);
+    }
+
+    // The pair layout with plain loops (the Scalar variant packs pairs), for CPUs without AVX2.
+    private static void PortableRow(int pairs, int* a, byte* b, int* row)
+    {
+        new Span<int>(row, GemmS8U8.PanelWidth).Clear();
+        for (int q = 0; q < pairs; q++, a += GemmS8U8.RowBlock, b += 2 * GemmS8U8.PanelWidth)
+        {
+            int lo = (short)*a, hi = *a >> 16;
+            for (int t = 0; t < GemmS8U8.PanelWidth; t++)
+            {
+                int offset = GemmS8U8.ByteOffset(t, 2);
+                row[t] += lo * b[offset] + hi * b[offset + 1];
+            }
+        }
+    }
+}
