@@ -30,6 +30,7 @@ public sealed unsafe class QuantizedNetwork
     private readonly int _largestActivation;
     private readonly WorkspacePool<QuantizedWorkspace> _workspaces = new();
     private readonly int[] _fusedPooling;            // _fusedPooling[i] > 0: layer i is a convolution that runs with the pooling after it
+    private readonly bool _fusesPooling;
 
     /// <summary>A network of <paramref name="layers"/> for inputs of per-sample shape <paramref name="inputShape"/>, checked end to end.</summary>
     public QuantizedNetwork(IReadOnlyList<QuantizedLayer> layers, QuantParams input, int[] inputShape, float inputMean, float inputStd,
@@ -78,6 +79,7 @@ public sealed unsafe class QuantizedNetwork
                 && conv.CanFusePooling(_sampleShapes[i], pool.KernelSize))
             {
                 _fusedPooling[i] = pool.KernelSize;
+                _fusesPooling = true;
             }
         }
     }
@@ -138,7 +140,7 @@ public sealed unsafe class QuantizedNetwork
         // Samples are split between the threads; a single sample on several threads splits the fused convolution's bands
         // instead (the only layer big enough to pay for the hand-off, docs/quantization.md, "Where the int8 time goes").
         int parts = WorkPartition.PartitionCount(threads, samples);
-        int bandThreads = parts == 1 && !Unfused && _fusedPooling.Any(p => p > 0) ? threads : 1;
+        int bandThreads = parts == 1 && !Unfused && _fusesPooling ? threads : 1;
         QuantizedWorkspace[] workspaces = _workspaces.Rent(Math.Max(parts, bandThreads));
         try
         {
