@@ -104,13 +104,14 @@ public class Conv2LayerBenchmarks
 /// The int8 network's Predict with the fused kernels (direct conv1, conv2 pooled a band of rows at a time, a single
 /// image's bands split between threads) against the same network run layer by layer as before them
 /// (<see cref="QuantizedNetwork.Unfused"/>: every convolution through the GEMM, pooling as its own pass, one thread per
-/// sample), in the same run. Both compute the same bytes (tests assert it).
+/// sample), in the same run; and with a single sample's conv2 bands split between the threads
+/// (<see cref="QuantizedNetwork.SplitSingleSample"/>). All compute the same bytes (tests assert it).
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]
 public class Int8FusedBenchmarks
 {
-    private QuantizedNetwork _fused = null!, _unfused = null!;
+    private QuantizedNetwork _fused = null!, _unfused = null!, _split = null!;
     private float[] _input = null!, _logits = null!;
 
     /// <summary>Samples per call.</summary>
@@ -129,6 +130,8 @@ public class Int8FusedBenchmarks
         _fused = Quantizer.Quantize(network, calibration, 64, 0f, 1f);
         _unfused = Quantizer.Quantize(network, calibration, 64, 0f, 1f);
         _unfused.Unfused = true;
+        _split = Quantizer.Quantize(network, calibration, 64, 0f, 1f);
+        _split.SplitSingleSample = true;
         _input = BenchmarkInputs.Images(Batch).Data.ToArray();
         _logits = new float[Batch * 10];
     }
@@ -146,6 +149,14 @@ public class Int8FusedBenchmarks
     public float[] Fused()
     {
         _fused.Predict(_input, Batch, _logits, Threads);
+        return _logits;
+    }
+
+    /// <summary>As <see cref="Fused"/>, with a single sample's conv2 bands split between the threads (off by default).</summary>
+    [Benchmark]
+    public float[] FusedSplitSingleSample()
+    {
+        _split.Predict(_input, Batch, _logits, Threads);
         return _logits;
     }
 }

@@ -18,7 +18,7 @@ namespace Engine.Kernels;
 /// pixels, and nothing is written but the codes. The GEMM path (<see cref="GemmS8U8.MultiplyPacked"/>, then
 /// <see cref="RequantizeS32.Row(ReadOnlySpan{int}, int, int, int, int, int, int, Span{byte})"/>) writes and re-reads every
 /// int32 accumulator, and its 4 x 16 tiles, built for depth in the hundreds, spend more on stores than on the 3 groups of
-/// a depth of 9 (docs/quantization.md, "Where the int8 time goes"). Integer sums do not depend on their order, so the
+/// a depth of 9 (docs/quantization.md, "9. Where the int8 time goes"). Integer sums do not depend on their order, so the
 /// result equals that path bit for bit (tests compare both).
 /// </summary>
 internal static unsafe class DirectConvQ8

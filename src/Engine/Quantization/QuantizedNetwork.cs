@@ -91,6 +91,15 @@ public sealed unsafe class QuantizedNetwork
     /// </summary>
     internal bool Unfused { get; set; }
 
+    /// <summary>
+    /// Whether a single sample on several threads splits the bands of the pooled convolution (conv2) between them
+    /// (<see cref="QuantizedConv2d.ForwardPooled"/>). Off: measured on the shared 2-core machine, the hand-off to a
+    /// sleeping worker made batch 1 on 2 threads 1.5x slower than on 1 (docs/quantization.md, "12. Batch 1 on two threads"),
+    /// and batch 1 on 2 threads must never be slower than on 1. The results are the same bytes either way (tests).
+    /// Not for concurrent use with Predict.
+    /// </summary>
+    internal bool SplitSingleSample { get; set; }
+
     /// <summary>The layers, first to last.</summary>
     public IReadOnlyList<QuantizedLayer> Layers => _layers;
 
@@ -137,10 +146,10 @@ public sealed unsafe class QuantizedNetwork
         {
             return;
         }
-        // Samples are split between the threads; a single sample on several threads splits the fused convolution's bands
-        // instead (the only layer big enough to pay for the hand-off, docs/quantization.md, "Where the int8 time goes").
+        // Samples are split between the threads. A single sample runs on the calling thread alone unless
+        // SplitSingleSample asks for its fused convolution's bands to be split (docs/quantization.md, "12. Batch 1 on two threads").
         int parts = WorkPartition.PartitionCount(threads, samples);
-        int bandThreads = parts == 1 && !Unfused && _fusesPooling ? threads : 1;
+        int bandThreads = parts == 1 && SplitSingleSample && !Unfused && _fusesPooling ? threads : 1;
         QuantizedWorkspace[] workspaces = _workspaces.Rent(Math.Max(parts, bandThreads));
         try
         {

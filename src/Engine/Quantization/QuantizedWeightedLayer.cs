@@ -200,7 +200,7 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     /// in registers by <see cref="DirectConvQ8"/> (for shallow depth): the same codes as <see cref="Accumulate"/> then
     /// <see cref="Requantize"/>.
     /// </summary>
-    protected void MultiplyRequantize(ReadOnlySpan<byte> packed, int n, Span<byte> y, int ldy)
+    private protected void MultiplyRequantize(ReadOnlySpan<byte> packed, int n, Span<byte> y, int ldy)
     {
         int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
         DirectConvQ8.MultiplyRequantize(OutFeatures, n, Depth, _packedWeights, packed, _addends, _mantissas, _shifts,

@@ -225,13 +225,17 @@ public class FusedInt8PathTests
         Assert.Equal(expected, batch);
         fused.Predict(images, test.Count, batch, threads: 1);
         Assert.Equal(expected, batch);
-        float[] one = new float[10], two = new float[10];
+        float[] one = new float[10], two = new float[10], split = new float[10];
+        QuantizedNetwork splitting = QuantizedModelFile.Load(File.ReadAllBytes(path), "seed1.int8.safetensors");
+        splitting.SplitSingleSample = true;
         for (int n = 0; n < test.Count; n += 7)
         {
             fused.Predict(images.AsSpan(n * 1024, 1024), 1, one, threads: 1);
             fused.Predict(images.AsSpan(n * 1024, 1024), 1, two, threads: 2);
+            splitting.Predict(images.AsSpan(n * 1024, 1024), 1, split, threads: 2);
             Assert.Equal(expected.AsSpan(n * 10, 10).ToArray(), one);
             Assert.Equal(expected.AsSpan(n * 10, 10).ToArray(), two);
+            Assert.Equal(expected.AsSpan(n * 10, 10).ToArray(), split);
         }
 
         // Every layer's codes, not only the logits: the trace runs the layers one by one (direct conv1 included).
