@@ -99,3 +99,130 @@ public class Conv2LayerBenchmarks
         return _output;
     }
 }
+
+/// <summary>
+/// The int8 network's Predict with the fused kernels (direct conv1, conv2 pooled a band of rows at a time, a single
+/// image's bands split between threads) against the same network run layer by layer as before them
+/// (<see cref="QuantizedNetwork.Unfused"/>: every convolution through the GEMM, pooling as its own pass, one thread per
+/// sample), in the same run; and with a single sample's conv2 bands split between the threads
+/// (<see cref="QuantizedNetwork.SplitSingleSample"/>). All compute the same bytes (tests assert it).
+/// </summary>
+[MemoryDiagnoser]
+[MedianColumn]
+public class Int8FusedBenchmarks
+{
+    private QuantizedNetwork _fused = null!, _unfused = null!, _split = null!;
+    private float[] _input = null!, _logits = null!;
+
+    /// <summary>Samples per call.</summary>
+    [Params(1, 64)]
+    public int Batch { get; set; }
+
+    /// <summary>Threads the network may use.</summary>
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        Sequential network = SeedNetwork.Create(seed: 1);
+        var calibration = new InMemoryBatches(BenchmarkInputs.Images(64).Data.ToArray(), [1, 32, 32]);
+        _fused = Quantizer.Quantize(network, calibration, 64, 0f, 1f);
+        _unfused = Quantizer.Quantize(network, calibration, 64, 0f, 1f);
+        _unfused.Unfused = true;
+        _split = Quantizer.Quantize(network, calibration, 64, 0f, 1f);
+        _split.SplitSingleSample = true;
+        _input = BenchmarkInputs.Images(Batch).Data.ToArray();
+        _logits = new float[Batch * 10];
+    }
+
+    /// <summary>Layer by layer, as before the fused kernels.</summary>
+    [Benchmark(Baseline = true)]
+    public float[] Unfused()
+    {
+        _unfused.Predict(_input, Batch, _logits, Threads);
+        return _logits;
+    }
+
+    /// <summary>Direct conv1, conv2 fused with its pooling.</summary>
+    [Benchmark]
+    public float[] Fused()
+    {
+        _fused.Predict(_input, Batch, _logits, Threads);
+        return _logits;
+    }
+
+    /// <summary>As <see cref="Fused"/>, with a single sample's conv2 bands split between the threads (off by default).</summary>
+    [Benchmark]
+    public float[] FusedSplitSingleSample()
+    {
+        _split.Predict(_input, Batch, _logits, Threads);
+        return _logits;
+    }
+}
+
+/// <summary>
+/// The two int8 stages the fused kernels replace, batch 64, one thread, each against its old form in the same run:
+/// conv1 through the GEMM then requantization (baseline) against the direct kernel; conv2 then the separate 4x4
+/// pooling (baseline) against conv2 pooled a band at a time.
+/// </summary>
+[MemoryDiagnoser]
+[MedianColumn]
+public class Int8StageBenchmarks
+{
+    private const int Batch = 64;
+    private QuantizedConv2d _conv = null!;
+    private QuantizedAvgPool2d? _pool;
+    private byte[] _codes = null!, _convOutput = null!, _output = null!;
+    private int[] _shape = null!, _convShape = null!;
+    private readonly QuantizedWorkspace _workspace = new();
+    private QuantizedWorkspace[] _workspaces = null!;
+
+    /// <summary>conv1 (direct kernel) or conv2 (with the pooling fused).</summary>
+    [Params("conv1", "conv2+pool")]
+    public string Stage { get; set; } = "conv1";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        Sequential network = SeedNetwork.Create(seed: 1);
+        FloatTensor images = BenchmarkInputs.Images(Batch);
+        QuantizedNetwork quantized = Quantizer.Quantize(network, new InMemoryBatches(images.Data.ToArray(), [1, 32, 32]), Batch, 0f, 1f);
+        var trace = quantized.Trace(images.Data, Batch);
+        int index = Stage == "conv1" ? 0 : quantized.Layers.ToList().FindIndex(l => l.Name == "conv2");
+        _conv = (QuantizedConv2d)quantized.Layers[index];
+        _pool = Stage == "conv1" ? null : (QuantizedAvgPool2d)quantized.Layers[index + 1];
+        _codes = trace[index].Codes;
+        _shape = trace[index].SampleShape;
+        _convShape = trace[index + 1].SampleShape;
+        _convOutput = new byte[trace[index + 1].Codes.Length];
+        _output = new byte[trace[_pool is null ? index + 1 : index + 2].Codes.Length];
+        _workspaces = [_workspace];
+    }
+
+    /// <summary>GEMM, requantization (and pooling) as separate passes.</summary>
+    [Benchmark(Baseline = true)]
+    public byte[] Separate()
+    {
+        _conv.ForwardViaGemm(_codes, _shape, Batch, _convOutput, _workspace);
+        if (_pool is null)
+        {
+            return _convOutput;
+        }
+        _pool.Forward(_convOutput, _convShape, Batch, _output, _workspace);
+        return _output;
+    }
+
+    /// <summary>The direct kernel (conv1) or the band-pooled convolution (conv2).</summary>
+    [Benchmark]
+    public byte[] Fused()
+    {
+        if (_pool is null)
+        {
+            _conv.Forward(_codes, _shape, Batch, _convOutput, _workspace);
+            return _convOutput;
+        }
+        _conv.ForwardPooled(_codes, _shape, Batch, _pool.KernelSize, _output, _workspaces, 0, 1);
+        return _output;
+    }
+}

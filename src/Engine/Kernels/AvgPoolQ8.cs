@@ -151,6 +151,22 @@ public static class AvgPoolQ8
                     }
                 }
                 Span<byte> outRow = outPlane.Slice(oh * outW, outW);
+                if (!signed && BitOperations.IsPow2(count))
+                {
+                    // uint8 sums are >= 0, so (sum + count / 2) / count is a shift when count is a power of two (4x4
+                    // windows: 16): the same integer without a division per output.
+                    int log = BitOperations.Log2((uint)count);
+                    for (int ow = 0; ow < outW; ow++)
+                    {
+                        int sum = count / 2;
+                        foreach (ushort s in columnSums.Slice(ow * g.StrideWidth, g.KernelWidth))
+                        {
+                            sum += s;
+                        }
+                        outRow[ow] = (byte)(sum >> log);
+                    }
+                    continue;
+                }
                 for (int ow = 0; ow < outW; ow++)
                 {
                     int sum = -bias;

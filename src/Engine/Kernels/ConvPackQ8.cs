@@ -58,33 +58,83 @@ public static unsafe class ConvPackQ8
     private static void PackDirect(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> bordered, Span<byte> packed,
         KernelVariant variant)
     {
+        Border(image, g, zeroPoint, bordered);
+        PackBorderedRows(bordered, g, 0, g.OutHeight, packed, variant);
+    }
+
+    /// <summary>
+    /// bordered[C, H + 2ph, W + 2pw] = the image in the middle, the zero point around it: the first half of the direct
+    /// path, done once per image so that row ranges can then be packed separately (<see cref="PackBorderedRows"/>).
+    /// </summary>
+    internal static void Border(ReadOnlySpan<byte> image, in ConvGeometry g, byte zeroPoint, Span<byte> bordered)
+    {
         int paddedH = g.Height + 2 * g.PadHeight, paddedW = g.Width + 2 * g.PadWidth;
         int plane = paddedH * paddedW;
-        // bordered[C, H + 2ph, W + 2pw]: the image in the middle, the zero point around it.
-        bordered = bordered[..(g.Channels * plane)];
-        bordered.Fill(zeroPoint);
-        for (int c = 0; c < g.Channels; c++)
+        if (image.Length < g.InputSize || bordered.Length < g.Channels * plane)
         {
-            for (int h = 0; h < g.Height; h++)
+            throw new ArgumentException($"int8 convolution packing: image {image.Length} or bordered buffer {bordered.Length} does not fit {g}.");
+        }
+        // Only the border is filled, and each image row is one copy: a whole-buffer fill and a span copy per row cost as
+        // much as packing the image (conv2: 32 x 32 rows of 32 bytes).
+        fixed (byte* source = image, destination = bordered)
+        {
+            for (int c = 0; c < g.Channels; c++)
             {
-                image.Slice((c * g.Height + h) * g.Width, g.Width)
-                    .CopyTo(bordered.Slice(c * plane + (h + g.PadHeight) * paddedW + g.PadWidth, g.Width));
+                byte* dst = destination + (long)c * plane;
+                byte* src = source + (long)c * g.Height * g.Width;
+                new Span<byte>(dst, g.PadHeight * paddedW).Fill(zeroPoint);
+                new Span<byte>(dst + (g.PadHeight + g.Height) * paddedW, g.PadHeight * paddedW).Fill(zeroPoint);
+                for (int h = 0; h < g.Height; h++)
+                {
+                    byte* row = dst + (h + g.PadHeight) * paddedW;
+                    for (int j = 0; j < g.PadWidth; j++)
+                    {
+                        row[j] = zeroPoint;
+                        row[g.PadWidth + g.Width + j] = zeroPoint;
+                    }
+                    Buffer.MemoryCopy(src + h * g.Width, row + g.PadWidth, g.Width, g.Width);
+                }
             }
         }
+    }
 
-        int k = g.ColumnRows, group = GemmS8U8.GroupSize(variant), taps = g.KernelHeight * g.KernelWidth;
-        int outH = g.OutHeight, outW = g.OutWidth, width = GemmS8U8.PanelWidth;
-        // Tap p = (c, ki, kj) in im2col row order reads the bordered image at offsets[p] from the pixel's own position.
-        Span<int> offsets = k <= 1024 ? stackalloc int[k] : new int[k];
-        for (int p = 0; p < k; p++)
+    /// <summary>
+    /// The panels of output rows [<paramref name="rowStart"/>, <paramref name="rowEnd"/>) from a bordered image
+    /// (<see cref="Border"/>), written from the start of <paramref name="packed"/>: exactly the bytes
+    /// <see cref="Pack"/> writes for those rows (each row is OW / 16 whole panels), so a convolution can be computed a
+    /// band of rows at a time, with the band's packed operand in cache. Direct geometries only (<see cref="CanPackDirect"/>).
+    /// </summary>
+    internal static void PackBorderedRows(ReadOnlySpan<byte> bordered, in ConvGeometry g, int rowStart, int rowEnd, Span<byte> packed,
+        KernelVariant variant)
+    {
+        if (!CanPackDirect(g) || rowStart < 0 || rowEnd > g.OutHeight || rowStart > rowEnd
+            || bordered.Length < ScratchLength(g)
+            || packed.Length < (long)(rowEnd - rowStart) * (g.OutWidth / GemmS8U8.PanelWidth) * GemmS8U8.PanelLength(g.ColumnRows, variant))
         {
-            offsets[p] = p / taps * plane + p % taps / g.KernelWidth * paddedW + p % g.KernelWidth;
+            throw new ArgumentException($"int8 convolution packing: rows [{rowStart}, {rowEnd}) of {g} do not fit the buffers or the direct path.");
+        }
+        int paddedH = g.Height + 2 * g.PadHeight, paddedW = g.Width + 2 * g.PadWidth;
+        int plane = paddedH * paddedW;
+        int k = g.ColumnRows, group = GemmS8U8.GroupSize(variant);
+        int outW = g.OutWidth, width = GemmS8U8.PanelWidth;
+        // Tap p = (c, ki, kj) in im2col row order reads the bordered image at offsets[p] from the pixel's own position
+        // (counted up without divisions: this runs once per band of rows, and k divisions cost as much as packing a band).
+        Span<int> offsets = k <= 1024 ? stackalloc int[k] : new int[k];
+        for (int c = 0, p = 0; c < g.Channels; c++)
+        {
+            for (int ki = 0; ki < g.KernelHeight; ki++)
+            {
+                for (int kj = 0; kj < g.KernelWidth; kj++, p++)
+                {
+                    offsets[p] = c * plane + ki * paddedW + kj;
+                }
+            }
         }
         fixed (byte* source = bordered, destination = packed)
         fixed (int* offset = offsets)
         {
             byte* dst = destination;
-            for (int oh = 0; oh < outH; oh++)
+            for (int oh = rowStart; oh < rowEnd; oh++)
             {
                 for (int ow0 = 0; ow0 < outW; ow0 += width)
                 {

@@ -155,9 +155,11 @@ public static unsafe class GemmS8U8
                 // Column t of the panel is sample j0 + t: its k values, g at a time, go to the same offset of every group.
                 ReadOnlySpan<byte> sample = x.Slice((j0 + t) * ldx, k);
                 int offset = ByteOffset(t, group);
-                for (int p = 0; p < k; p++)
+                // Group by group, without a division per byte (fc1 packs 4,096 bytes per sample).
+                for (int p0 = 0, at = offset; p0 < k; p0 += group, at += group * PanelWidth)
                 {
-                    dst[p / group * group * PanelWidth + offset + p % group] = sample[p];
+                    int present = Math.Min(group, k - p0);
+                    sample.Slice(p0, present).CopyTo(dst.Slice(at, present));
                 }
             }
         }
@@ -276,7 +278,7 @@ public static unsafe class GemmS8U8
         }
         int groups = DepthGroups(k, variant), panelLength = PanelLength(k, variant);
         Span<int> tile = stackalloc int[RowBlock * PanelWidth];
-        fixed (int* pa = packedA, pt = tile)
+        fixed (int* pa = packedA, pt = tile, pc = c)
         fixed (byte* pb = packedB)
         {
             // Panel outer, row block inner: a panel of B stays in L1 while every row block of A meets it.
@@ -288,21 +290,35 @@ public static unsafe class GemmS8U8
                     int rows = Math.Min(RowBlock, m - i0);
                     int* a = pa + i0 / RowBlock * groups * RowBlock;
                     byte* b = pb + (long)panel * panelLength;
+                    // A whole tile goes straight to C; an edge tile goes through the stack and only its valid part is copied.
+                    bool whole = rows == RowBlock && cols == PanelWidth;
+                    int* destination = whole ? pc + (long)i0 * ldc + j0 : pt;
+                    int ld = whole ? ldc : PanelWidth;
                     switch (variant)
                     {
                         case KernelVariant.AvxVnni:
-                            MicroKernelVnni4x16(groups, a, b, pt);
+                            MicroKernelVnni4x16(groups, a, b, destination, ld);
                             break;
                         case KernelVariant.Avx2Fma:
-                            MicroKernel4x16(groups, a, b, pt);
+                            MicroKernel4x16(groups, a, b, destination, ld);
                             break;
                         default:
                             PortableTile(groups, a, b, pt);
+                            if (whole)
+                            {
+                                for (int r = 0; r < RowBlock; r++)
+                                {
+                                    tile.Slice(r * PanelWidth, PanelWidth).CopyTo(c.Slice((i0 + r) * ldc + j0, PanelWidth));
+                                }
+                            }
                             break;
                     }
-                    for (int r = 0; r < rows; r++)
+                    if (!whole)
                     {
-                        tile.Slice(r * PanelWidth, cols).CopyTo(c.Slice((i0 + r) * ldc + j0, cols));
+                        for (int r = 0; r < rows; r++)
+                        {
+                            tile.Slice(r * PanelWidth, cols).CopyTo(c.Slice((i0 + r) * ldc + j0, cols));
+                        }
                     }
                 }
             }
@@ -372,7 +388,7 @@ public static unsafe class GemmS8U8
 
     // 4 rows x 16 columns of int32: per depth pair, two zero-extending loads of B (16 bytes -> 16 x int16 each) and four
     // broadcasts of A's int16 pairs; eight vpmaddwd accumulate into eight registers.
-    private static void MicroKernel4x16(int pairs, int* a, byte* b, int* tile)
+    private static void MicroKernel4x16(int pairs, int* a, byte* b, int* tile, int ld)
     {
         Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default;
         Vector256<int> c20 = default, c21 = default, c30 = default, c31 = default;
@@ -395,12 +411,12 @@ public static unsafe class GemmS8U8
             a += RowBlock;
             b += 2 * PanelWidth;
         }
-        Store(tile, c00, c01, c10, c11, c20, c21, c30, c31);
+        Store(tile, ld, c00, c01, c10, c11, c20, c21, c30, c31);
     }
 
     // 4 rows x 16 columns of int32: per depth quad, two 32-byte loads of B (8 columns x 4 bytes each) and four
     // broadcasts of A's 4 bytes; eight vpdpbusd add 4 products each into every lane.
-    private static void MicroKernelVnni4x16(int quads, int* a, byte* b, int* tile)
+    private static void MicroKernelVnni4x16(int quads, int* a, byte* b, int* tile, int ld)
     {
         Vector256<int> c00 = default, c01 = default, c10 = default, c11 = default;
         Vector256<int> c20 = default, c21 = default, c30 = default, c31 = default;
@@ -423,17 +439,17 @@ public static unsafe class GemmS8U8
             a += RowBlock;
             b += 4 * PanelWidth;
         }
-        Store(tile, c00, c01, c10, c11, c20, c21, c30, c31);
+        Store(tile, ld, c00, c01, c10, c11, c20, c21, c30, c31);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(int* tile, Vector256<int> c00, Vector256<int> c01, Vector256<int> c10, Vector256<int> c11,
+    private static void Store(int* tile, int ld, Vector256<int> c00, Vector256<int> c01, Vector256<int> c10, Vector256<int> c11,
         Vector256<int> c20, Vector256<int> c21, Vector256<int> c30, Vector256<int> c31)
     {
         Avx.Store(tile, c00); Avx.Store(tile + 8, c01);
-        Avx.Store(tile + 16, c10); Avx.Store(tile + 24, c11);
-        Avx.Store(tile + 32, c20); Avx.Store(tile + 40, c21);
-        Avx.Store(tile + 48, c30); Avx.Store(tile + 56, c31);
+        Avx.Store(tile + ld, c10); Avx.Store(tile + ld + 8, c11);
+        Avx.Store(tile + 2 * ld, c20); Avx.Store(tile + 2 * ld + 8, c21);
+        Avx.Store(tile + 3 * ld, c30); Avx.Store(tile + 3 * ld + 8, c31);
     }
 
     private static void CheckDimensions(int m, int n, int k)

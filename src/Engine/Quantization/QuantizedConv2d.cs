@@ -46,8 +46,34 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
         return [OutFeatures, g.OutHeight, g.OutWidth];
     }
 
+    /// <summary>Whether this layer runs the direct kernel (<see cref="DirectConvQ8"/>, depth up to <see cref="DirectConvQ8.MaxDepth"/>) rather than the GEMM.</summary>
+    internal bool UsesDirectKernel => Depth <= DirectConvQ8.MaxDepth;
+
     /// <inheritdoc/>
     public override void Forward(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, Span<byte> output, QuantizedWorkspace workspace)
+    {
+        if (!UsesDirectKernel)
+        {
+            ForwardViaGemm(input, sampleShape, samples, output, workspace);
+            return;
+        }
+        ConvGeometry g = Geometry(sampleShape);
+        int pixels = g.ColumnCols;
+        Span<byte> packed = workspace.Packed(ConvPackQ8.PackedLength(g, Variant));
+        Span<byte> scratch = workspace.Scratch(ConvPackQ8.ScratchLength(g));
+        for (int s = 0; s < samples; s++)
+        {
+            ConvPackQ8.Pack(input.Slice(s * g.InputSize, g.InputSize), g, (byte)Input.ZeroPoint, scratch, packed, Variant);
+            MultiplyRequantize(packed, pixels, output.Slice(s * OutFeatures * pixels, OutFeatures * pixels), pixels);
+        }
+    }
+
+    /// <summary>
+    /// The GEMM path for any depth: pack, <see cref="GemmS8U8.MultiplyPacked"/> into int32 accumulators, then requantize
+    /// channel by channel (what <see cref="Forward"/> runs above <see cref="DirectConvQ8.MaxDepth"/>; the reference the
+    /// direct kernel is tested against).
+    /// </summary>
+    internal void ForwardViaGemm(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, Span<byte> output, QuantizedWorkspace workspace)
     {
         ConvGeometry g = Geometry(sampleShape);
         int pixels = g.ColumnCols;
@@ -60,6 +86,82 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
                 Requantize(c, acc.Slice(c * pixels, pixels), y.Slice(c * pixels, pixels));
             }
         }
+    }
+
+    /// <summary>
+    /// Whether <see cref="ForwardPooled"/> can run this layer on inputs of <paramref name="sampleShape"/> followed by an
+    /// average pooling of window and stride <paramref name="pool"/> without padding: a GEMM layer whose input packs
+    /// directly (stride 1, output width a multiple of 16), so that every band of <paramref name="pool"/> output rows is
+    /// whole packed panels.
+    /// </summary>
+    internal bool CanFusePooling(ReadOnlySpan<int> sampleShape, int pool)
+    {
+        ConvGeometry g = Geometry(sampleShape);
+        return !UsesDirectKernel && pool > 0 && ConvPackQ8.CanPackDirect(g) && g.OutHeight >= pool && g.OutWidth >= pool;
+    }
+
+    /// <summary>
+    /// This layer, then an average pooling of window and stride <paramref name="pool"/> (no padding), a band of
+    /// <paramref name="pool"/> output rows at a time: pack the band's pixels, accumulate, requantize its channels (fused
+    /// ReLU included), pool them while they are in cache, and write only the pooled codes [OC, OH / pool, OW / pool].
+    /// Bit for bit <see cref="Forward"/> then <see cref="AvgPoolQ8.Forward(ReadOnlySpan{byte}, in ConvGeometry, Span{byte})"/>:
+    /// a pooling window lies inside one band (stride = window), output rows below the last whole band are never pooled, and
+    /// every step is the same integer function of the same inputs. With more than one workspace, the bands of each sample
+    /// are split between that many threads (workspaces[first .. first + count), one each; each band's outputs belong to one thread; the results do not depend on the split).
+    /// </summary>
+    internal unsafe void ForwardPooled(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, int pool, Span<byte> output,
+        QuantizedWorkspace[] workspaces, int first, int count)
+    {
+        ConvGeometry g = Geometry(sampleShape);
+        if (!CanFusePooling(sampleShape, pool))
+        {
+            throw new InvalidOperationException($"{Name}: pooling {pool} cannot be fused for input [{string.Join(", ", sampleShape.ToArray())}].");
+        }
+        int bands = g.OutHeight / pool, outSize = OutFeatures * bands * (g.OutWidth / pool);
+        if (input.Length < (long)samples * g.InputSize || output.Length < (long)samples * outSize)
+        {
+            throw new ArgumentException($"{Name}: {samples} samples do not fit input {input.Length} and output {output.Length}.");
+        }
+        fixed (byte* x = input, y = output)
+        {
+            for (int s = 0; s < samples; s++)
+            {
+                var work = new BandWork(this, x + (long)s * g.InputSize, y + (long)s * outSize, g, pool, workspaces, first);
+                WorkPartition.Run(count, bands, 1, work);
+            }
+        }
+    }
+
+    // Bands [start, end) of one sample, with one workspace.
+    private unsafe void PoolBands(byte* image, byte* pooled, in ConvGeometry g, int pool, int start, int end, QuantizedWorkspace workspace)
+    {
+        int bands = g.OutHeight / pool, pooledW = g.OutWidth / pool, columns = pool * g.OutWidth;
+        Span<byte> bordered = workspace.Scratch(ConvPackQ8.ScratchLength(g));
+        ConvPackQ8.Border(new ReadOnlySpan<byte>(image, g.InputSize), g, (byte)Input.ZeroPoint, bordered);
+        Span<byte> packed = workspace.Packed(GemmS8U8.PackedActivationsLength(Depth, columns, Variant));
+        Span<byte> band = workspace.Band(OutFeatures * columns);
+        Span<byte> means = workspace.Row(OutFeatures * pooledW);
+        var window = new ConvGeometry(OutFeatures, pool, g.OutWidth, pool, pool, pool, pool, 0, 0);
+        for (int b = start; b < end; b++)
+        {
+            ConvPackQ8.PackBorderedRows(bordered, g, b * pool, (b + 1) * pool, packed, Variant);
+            Span<int> acc = Accumulate(packed, columns, workspace);                 // [OC, pool OW]
+            for (int c = 0; c < OutFeatures; c++)
+            {
+                Requantize(c, acc.Slice(c * columns, columns), band.Slice(c * columns, columns));
+            }
+            AvgPoolQ8.Forward(band, window, means);                                // [OC, 1, OW / pool]
+            for (int c = 0; c < OutFeatures; c++)
+            {
+                means.Slice(c * pooledW, pooledW).CopyTo(new Span<byte>(pooled + ((long)c * bands + b) * pooledW, pooledW));
+            }
+        }
+    }
+
+    private readonly unsafe struct BandWork(QuantizedConv2d layer, byte* image, byte* pooled, ConvGeometry g, int pool,
+        QuantizedWorkspace[] workspaces, int first) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end) => layer.PoolBands(image, pooled, g, pool, start, end, workspaces[first + partition]);
     }
 
     /// <inheritdoc/>

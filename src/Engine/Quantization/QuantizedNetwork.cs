@@ -29,6 +29,8 @@ public sealed unsafe class QuantizedNetwork
     private readonly int[][] _sampleShapes;          // _sampleShapes[i]: the per-sample input shape of layer i; [^1]: the output
     private readonly int _largestActivation;
     private readonly WorkspacePool<QuantizedWorkspace> _workspaces = new();
+    private readonly int[] _fusedPooling;            // _fusedPooling[i] > 0: layer i is a convolution that runs with the pooling after it
+    private readonly bool _fusesPooling;
 
     /// <summary>A network of <paramref name="layers"/> for inputs of per-sample shape <paramref name="inputShape"/>, checked end to end.</summary>
     public QuantizedNetwork(IReadOnlyList<QuantizedLayer> layers, QuantParams input, int[] inputShape, float inputMean, float inputStd,
@@ -68,7 +70,35 @@ public sealed unsafe class QuantizedNetwork
             throw new ArgumentException($"int32_accumulator logits need a weighted last layer, not {_layers[^1]}.", nameof(logits));
         }
         _largestActivation = largest;
+        // conv -> average pooling (window = stride, no padding): pooled a band of rows at a time, while the band's codes
+        // are in cache (QuantizedConv2d.ForwardPooled); the pooling layer is then skipped.
+        _fusedPooling = new int[_layers.Length];
+        for (int i = 0; i + 1 < _layers.Length; i++)
+        {
+            if (_layers[i] is QuantizedConv2d conv && _layers[i + 1] is QuantizedAvgPool2d pool && pool.Stride == pool.KernelSize
+                && conv.CanFusePooling(_sampleShapes[i], pool.KernelSize))
+            {
+                _fusedPooling[i] = pool.KernelSize;
+                _fusesPooling = true;
+            }
+        }
     }
+
+    /// <summary>
+    /// Runs every layer on its own, as the int8 path did before the fused and direct kernels: convolutions through the GEMM
+    /// (<see cref="QuantizedConv2d.ForwardViaGemm"/>), pooling as a separate pass, one thread per sample. The reference the
+    /// fused path is tested against byte for byte, and the baseline of the benchmarks. Not for concurrent use with Predict.
+    /// </summary>
+    internal bool Unfused { get; set; }
+
+    /// <summary>
+    /// Whether a single sample on several threads splits the bands of the pooled convolution (conv2) between them
+    /// (<see cref="QuantizedConv2d.ForwardPooled"/>). Off: measured on the shared 2-core machine, the hand-off to a
+    /// sleeping worker made batch 1 on 2 threads 1.5x slower than on 1 (docs/quantization.md, "12. Batch 1 on two threads"),
+    /// and batch 1 on 2 threads must never be slower than on 1. The results are the same bytes either way (tests).
+    /// Not for concurrent use with Predict.
+    /// </summary>
+    internal bool SplitSingleSample { get; set; }
 
     /// <summary>The layers, first to last.</summary>
     public IReadOnlyList<QuantizedLayer> Layers => _layers;
@@ -116,12 +146,16 @@ public sealed unsafe class QuantizedNetwork
         {
             return;
         }
-        QuantizedWorkspace[] workspaces = _workspaces.Rent(WorkPartition.PartitionCount(threads, samples));
+        // Samples are split between the threads. A single sample runs on the calling thread alone unless
+        // SplitSingleSample asks for its fused convolution's bands to be split (docs/quantization.md, "12. Batch 1 on two threads").
+        int parts = WorkPartition.PartitionCount(threads, samples);
+        int bandThreads = parts == 1 && SplitSingleSample && !Unfused && _fusesPooling ? threads : 1;
+        QuantizedWorkspace[] workspaces = _workspaces.Rent(Math.Max(parts, bandThreads));
         try
         {
             fixed (float* x = inputs, y = logits)
             {
-                WorkPartition.Run(workspaces.Length, samples, 1, new PredictWork(this, x, y, workspaces));
+                WorkPartition.Run(parts, samples, 1, new PredictWork(this, x, y, workspaces, bandThreads));
             }
         }
         finally
@@ -146,7 +180,14 @@ public sealed unsafe class QuantizedNetwork
         for (int i = 0; i < _layers.Length; i++)
         {
             byte[] next = new byte[samples * QuantizedLayer.Size(_sampleShapes[i + 1])];
-            _layers[i].Forward(codes, _sampleShapes[i], samples, next, workspace);
+            if (Unfused && _layers[i] is QuantizedConv2d conv)
+            {
+                conv.ForwardViaGemm(codes, _sampleShapes[i], samples, next, workspace);
+            }
+            else
+            {
+                _layers[i].Forward(codes, _sampleShapes[i], samples, next, workspace);
+            }
             trace.Add((_layers[i].Name, _sampleShapes[i + 1], _layers[i].Output, next));
             codes = next;
         }
@@ -182,9 +223,11 @@ public sealed unsafe class QuantizedNetwork
         $"QuantizedNetwork(input scale={Input.Scale:G6} zero_point={Input.ZeroPoint}, logits={Logits}\n" +
         string.Concat(_layers.Select(l => $"  ({l.Name}): {l}\n")) + ")";
 
-    // One partition: samples [start, end) through every layer, ping-ponging between two activation buffers.
-    private void Run(float* inputs, float* logits, int start, int end, QuantizedWorkspace workspace)
+    // One partition: samples [start, end) through every layer, ping-ponging between two activation buffers. The fused
+    // convolution may split its bands between workspaces[first .. first + bandThreads).
+    private void Run(float* inputs, float* logits, int start, int end, QuantizedWorkspace[] workspaces, int first, int bandThreads)
     {
+        QuantizedWorkspace workspace = workspaces[first];
         int n = end - start, inSize = QuantizedLayer.Size(InputShape), outSize = QuantizedLayer.Size(OutputShape);
         Span<byte> current = workspace.ActivationA(n * _largestActivation);
         Span<byte> next = workspace.ActivationB(n * _largestActivation);
@@ -198,7 +241,19 @@ public sealed unsafe class QuantizedNetwork
                 ((QuantizedWeightedLayer)_layers[i]).ForwardAccumulators(current[..size], _sampleShapes[i], n, output, workspace);
                 return;
             }
-            _layers[i].Forward(current[..size], _sampleShapes[i], n, next, workspace);
+            if (Unfused && _layers[i] is QuantizedConv2d conv)
+            {
+                conv.ForwardViaGemm(current[..size], _sampleShapes[i], n, next, workspace);
+            }
+            else if (!Unfused && _fusedPooling[i] > 0)
+            {
+                ((QuantizedConv2d)_layers[i]).ForwardPooled(current[..size], _sampleShapes[i], n, _fusedPooling[i], next, workspaces, first, bandThreads);
+                i++;                                                                 // the pooling is done
+            }
+            else
+            {
+                _layers[i].Forward(current[..size], _sampleShapes[i], n, next, workspace);
+            }
             Span<byte> swap = current;
             current = next;
             next = swap;
@@ -210,8 +265,10 @@ public sealed unsafe class QuantizedNetwork
         }
     }
 
-    private readonly struct PredictWork(QuantizedNetwork network, float* inputs, float* logits, QuantizedWorkspace[] workspaces) : IPartitionedWork
+    private readonly struct PredictWork(QuantizedNetwork network, float* inputs, float* logits, QuantizedWorkspace[] workspaces, int bandThreads)
+        : IPartitionedWork
     {
-        public void Invoke(int partition, int start, int end) => network.Run(inputs, logits, start, end, workspaces[partition]);
+        public void Invoke(int partition, int start, int end) =>
+            network.Run(inputs, logits, start, end, workspaces, partition, bandThreads);
     }
 }

@@ -23,6 +23,7 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     private readonly int[] _packedWeights;
     private readonly int[] _addends, _mantissas, _shifts;
     private readonly float[] _logitScales;
+    private readonly int[] _perRowZeroPoints;
     private readonly bool _hasWeightZeroPoints;
 
     /// <summary>
@@ -74,6 +75,11 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
 
         FusedRelu = fusedRelu;
         _hasWeightZeroPoints = _weightZeroPoints.Any(z => z != 0);
+        _perRowZeroPoints = new int[OutFeatures];
+        for (int c = 0; c < OutFeatures; c++)
+        {
+            _perRowZeroPoints[c] = WeightZeroPoint(c);
+        }
 
         _packedWeights = new int[GemmS8U8.PackedWeightsLength(OutFeatures, Depth, Variant)];
         GemmS8U8.PackWeights(OutFeatures, Depth, weights, Depth, _packedWeights, Variant);
@@ -187,6 +193,18 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
             }
         }
         return accumulators;
+    }
+
+    /// <summary>
+    /// Output codes y[c * ldy + j] of every channel for a packed right operand of n columns, accumulated and requantized
+    /// in registers by <see cref="DirectConvQ8"/> (for shallow depth): the same codes as <see cref="Accumulate"/> then
+    /// <see cref="Requantize"/>.
+    /// </summary>
+    private protected void MultiplyRequantize(ReadOnlySpan<byte> packed, int n, Span<byte> y, int ldy)
+    {
+        int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
+        DirectConvQ8.MultiplyRequantize(OutFeatures, n, Depth, _packedWeights, packed, _addends, _mantissas, _shifts,
+            _hasWeightZeroPoints ? _perRowZeroPoints : [], Output.ZeroPoint, low, byte.MaxValue, y, ldy, Variant);
     }
 
     /// <summary>Output codes of channel <paramref name="c"/> from its accumulators (the integer output stage).</summary>

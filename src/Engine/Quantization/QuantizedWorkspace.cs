@@ -10,7 +10,7 @@ namespace Engine.Quantization;
 /// </summary>
 public sealed class QuantizedWorkspace
 {
-    private byte[] _activationA = [], _activationB = [], _packed = [], _scratch = [], _row = [];
+    private byte[] _activationA = [], _activationB = [], _packed = [], _scratch = [], _row = [], _band = [];
     private int[] _accumulators = [], _columnSums = [];
 
     /// <summary>First activation buffer, at least <paramref name="length"/> bytes.</summary>
@@ -27,6 +27,9 @@ public sealed class QuantizedWorkspace
 
     /// <summary>One requantized row before it is scattered (linear layers write sample-major).</summary>
     public Span<byte> Row(int length) => ScratchBuffer.Grow(ref _row, length);
+
+    /// <summary>The output codes of one band of rows, between a convolution and the pooling fused after it.</summary>
+    internal Span<byte> Band(int length) => ScratchBuffer.Grow(ref _band, length);
 
     /// <summary>int32 accumulators of one GEMM.</summary>
     public Span<int> Accumulators(int length) => ScratchBuffer.Grow(ref _accumulators, length);
