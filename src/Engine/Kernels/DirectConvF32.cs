@@ -43,6 +43,9 @@ internal static unsafe class DirectConvF32
     /// <summary>Whether this geometry runs here: stride 1 and a filter of at most <see cref="MaxDepth"/> taps.</summary>
     public static bool Supports(in ConvGeometry g) => g.StrideHeight == 1 && g.StrideWidth == 1 && g.ColumnRows <= MaxDepth;
 
+    // What Compute accepts: stride 1, any depth (the benchmarks time it past MaxDepth).
+    private static bool Computes(in ConvGeometry g) => g.StrideHeight == 1 && g.StrideWidth == 1;
+
     /// <summary>Floats of the zero-padded image: C (H + 2 ph) (W + 2 pw).</summary>
     public static int PaddedLength(in ConvGeometry g) => g.Channels * (g.Height + 2 * g.PadHeight) * (g.Width + 2 * g.PadWidth);
 
@@ -67,13 +70,20 @@ internal static unsafe class DirectConvF32
     /// <summary>
     /// Output rows [<paramref name="firstRow"/>, + <paramref name="rowCount"/>) of every channel from a <see cref="Pad"/>ded
     /// image, with <paramref name="weights"/> as the layer stores them ([Cout, C kh kw]): y[c <paramref name="channelStride"/>
-    /// + (oh - firstRow) OW + ow]. Disjoint row ranges can run on different threads.
+    /// + (oh - firstRow) OW + ow]. Disjoint row ranges can run on different threads. With a <paramref name="bias"/>
+    /// (and <paramref name="relu"/>) the inference epilogue is applied in registers before the store, y = max(raw + b, 0):
+    /// the same two operations as the bias add and <see cref="ReluF32.Forward"/> after it, so the same bits.
     /// </summary>
     public static void Compute(in ConvGeometry g, ReadOnlySpan<float> weights, int outChannels, ReadOnlySpan<float> padded,
-        int firstRow, int rowCount, Span<float> y, int channelStride, KernelVariant variant)
+        int firstRow, int rowCount, Span<float> y, int channelStride, KernelVariant variant, ReadOnlySpan<float> bias = default,
+        bool relu = false)
     {
+        if (!bias.IsEmpty && bias.Length < outChannels)
+        {
+            throw new ArgumentException($"direct convolution: {bias.Length} biases for {outChannels} output channels.");
+        }
         int depth = g.ColumnRows, outW = g.OutWidth, hp = g.Height + 2 * g.PadHeight, wp = g.Width + 2 * g.PadWidth;
-        if (!Supports(g) || outChannels < 0 || firstRow < 0 || rowCount < 0 || firstRow + rowCount > g.OutHeight
+        if (!Computes(g) || outChannels < 0 || firstRow < 0 || rowCount < 0 || firstRow + rowCount > g.OutHeight
             || weights.Length < outChannels * depth || padded.Length < PaddedLength(g) || channelStride < rowCount * outW
             || (outChannels > 0 && rowCount > 0 && y.Length < (long)(outChannels - 1) * channelStride + rowCount * outW))
         {
@@ -100,8 +110,9 @@ internal static unsafe class DirectConvF32
                 }
             }
         }
-        fixed (float* pw = weights, px = padded, py = y)
+        fixed (float* pw = weights, px = padded, py = y, pb = bias)
         {
+            var epilogue = new Epilogue(pb, relu);
             for (int oh = firstRow; oh < firstRow + rowCount; oh++)
             {
                 float* x = px + (long)oh * wp;
@@ -111,21 +122,21 @@ internal static unsafe class DirectConvF32
                 {
                     for (; ow + 32 <= outW; ow += 32)
                     {
-                        Columns512(depth, pw, outChannels, taps, x + ow, yRow + ow, channelStride);
+                        Columns512(depth, pw, outChannels, taps, x + ow, yRow + ow, channelStride, epilogue);
                     }
                 }
                 if (variant is KernelVariant.Avx512 or KernelVariant.Avx2Fma)
                 {
                     for (; ow + 16 <= outW; ow += 16)
                     {
-                        Columns256(depth, pw, outChannels, taps, x + ow, yRow + ow, channelStride);
+                        Columns256(depth, pw, outChannels, taps, x + ow, yRow + ow, channelStride, epilogue);
                     }
                 }
                 for (; ow < outW; ow++)
                 {
                     for (int c = 0; c < outChannels; c++)
                     {
-                        yRow[(long)c * channelStride + ow] = ScalarPixel(depth, pw + (long)c * depth, taps, x + ow);
+                        yRow[(long)c * channelStride + ow] = epilogue.Apply(ScalarPixel(depth, pw + (long)c * depth, taps, x + ow), c);
                     }
                 }
             }
@@ -144,7 +155,7 @@ internal static unsafe class DirectConvF32
     }
 
     // 32 consecutive output pixels of one row for every channel: two zmm per channel, four channels at a time.
-    private static void Columns512(int depth, float* w, int outChannels, int* taps, float* x, float* y, int ldy)
+    private static void Columns512(int depth, float* w, int outChannels, int* taps, float* x, float* y, int ldy, Epilogue e)
     {
         int c = 0;
         for (; c + 4 <= outChannels; c += 4)
@@ -169,10 +180,10 @@ internal static unsafe class DirectConvF32
                 b3 = Avx512F.FusedMultiplyAdd(k, hi, b3);
             }
             float* o = y + (long)c * ldy;
-            Avx512F.Store(o, a0); Avx512F.Store(o + 16, b0); o += ldy;
-            Avx512F.Store(o, a1); Avx512F.Store(o + 16, b1); o += ldy;
-            Avx512F.Store(o, a2); Avx512F.Store(o + 16, b2); o += ldy;
-            Avx512F.Store(o, a3); Avx512F.Store(o + 16, b3);
+            e.Store(o, a0, b0, c); o += ldy;
+            e.Store(o, a1, b1, c + 1); o += ldy;
+            e.Store(o, a2, b2, c + 2); o += ldy;
+            e.Store(o, a3, b3, c + 3);
         }
         for (; c < outChannels; c++)
         {
@@ -185,14 +196,12 @@ internal static unsafe class DirectConvF32
                 a = Avx512F.FusedMultiplyAdd(k, Avx512F.LoadVector512(t), a);
                 b = Avx512F.FusedMultiplyAdd(k, Avx512F.LoadVector512(t + 16), b);
             }
-            float* o = y + (long)c * ldy;
-            Avx512F.Store(o, a);
-            Avx512F.Store(o + 16, b);
+            e.Store(y + (long)c * ldy, a, b, c);
         }
     }
 
     // 16 consecutive output pixels of one row for every channel: two ymm per channel, four channels at a time.
-    private static void Columns256(int depth, float* w, int outChannels, int* taps, float* x, float* y, int ldy)
+    private static void Columns256(int depth, float* w, int outChannels, int* taps, float* x, float* y, int ldy, Epilogue e)
     {
         int c = 0;
         for (; c + 4 <= outChannels; c += 4)
@@ -217,10 +226,10 @@ internal static unsafe class DirectConvF32
                 b3 = Fma.MultiplyAdd(k, hi, b3);
             }
             float* o = y + (long)c * ldy;
-            Avx.Store(o, a0); Avx.Store(o + 8, b0); o += ldy;
-            Avx.Store(o, a1); Avx.Store(o + 8, b1); o += ldy;
-            Avx.Store(o, a2); Avx.Store(o + 8, b2); o += ldy;
-            Avx.Store(o, a3); Avx.Store(o + 8, b3);
+            e.Store(o, a0, b0, c); o += ldy;
+            e.Store(o, a1, b1, c + 1); o += ldy;
+            e.Store(o, a2, b2, c + 2); o += ldy;
+            e.Store(o, a3, b3, c + 3);
         }
         for (; c < outChannels; c++)
         {
@@ -233,9 +242,58 @@ internal static unsafe class DirectConvF32
                 a = Fma.MultiplyAdd(k, Avx.LoadVector256(t), a);
                 b = Fma.MultiplyAdd(k, Avx.LoadVector256(t + 8), b);
             }
-            float* o = y + (long)c * ldy;
-            Avx.Store(o, a);
-            Avx.Store(o + 8, b);
+            e.Store(y + (long)c * ldy, a, b, c);
+        }
+    }
+
+    // What happens to an accumulator before it is stored: nothing (bias null), or + bias[c], then max(., 0) with relu.
+    private readonly struct Epilogue(float* bias, bool relu)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float Apply(float v, int c)
+        {
+            if (bias == null)
+            {
+                return v;
+            }
+            v += bias[c];
+            return relu ? MathF.Max(v, 0f) : v;   // the IEEE maximum, as Vector512.Max and TensorPrimitives.Max
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(float* o, Vector512<float> lo, Vector512<float> hi, int c)
+        {
+            if (bias != null)
+            {
+                Vector512<float> b = Vector512.Create(bias[c]);
+                lo += b;
+                hi += b;
+                if (relu)
+                {
+                    lo = Vector512.Max(lo, Vector512<float>.Zero);
+                    hi = Vector512.Max(hi, Vector512<float>.Zero);
+                }
+            }
+            Avx512F.Store(o, lo);
+            Avx512F.Store(o + 16, hi);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(float* o, Vector256<float> lo, Vector256<float> hi, int c)
+        {
+            if (bias != null)
+            {
+                Vector256<float> b = Vector256.Create(bias[c]);
+                lo += b;
+                hi += b;
+                if (relu)
+                {
+                    lo = Vector256.Max(lo, Vector256<float>.Zero);
+                    hi = Vector256.Max(hi, Vector256<float>.Zero);
+                }
+            }
+            Avx.Store(o, lo);
+            Avx.Store(o + 8, hi);
         }
     }
 }

@@ -619,6 +619,30 @@ public static unsafe class GemmF32
             return;
         }
 
+        if (cols == NrAvx)
+        {
+            // The last rows of a matrix whose row count is not a multiple of 6 (64 = 10 x 6 + 4 channels): whole-width
+            // vector stores of the valid rows, not a scalar copy. c + tile and tile + c are the same float.
+            StoreRow(c, c00, c01, accumulate);
+            if (rows > 1)
+            {
+                StoreRow(c + ldc, c10, c11, accumulate);
+            }
+            if (rows > 2)
+            {
+                StoreRow(c + 2L * ldc, c20, c21, accumulate);
+            }
+            if (rows > 3)
+            {
+                StoreRow(c + 3L * ldc, c30, c31, accumulate);
+            }
+            if (rows > 4)
+            {
+                StoreRow(c + 4L * ldc, c40, c41, accumulate);
+            }
+            return;
+        }
+
         // Edge tile: spill the full tile and copy the valid part, so the loop above has no edge cases.
         float* tile = stackalloc float[MrAvx * NrAvx];
         Avx.Store(tile, c00); Avx.Store(tile + 8, c01);
@@ -682,6 +706,29 @@ public static unsafe class GemmF32
             StoreRow512(c + 3L * ldc, c30, c31, accumulate);
             StoreRow512(c + 4L * ldc, c40, c41, accumulate);
             StoreRow512(c + 5L * ldc, c50, c51, accumulate);
+            return;
+        }
+        if (cols == Nr512)
+        {
+            // The last rows of a matrix whose row count is not a multiple of 6 (32 = 5 x 6 + 2 channels after pruning):
+            // whole-width vector stores of the valid rows, not a scalar copy.
+            StoreRow512(c, c00, c01, accumulate);
+            if (rows > 1)
+            {
+                StoreRow512(c + ldc, c10, c11, accumulate);
+            }
+            if (rows > 2)
+            {
+                StoreRow512(c + 2L * ldc, c20, c21, accumulate);
+            }
+            if (rows > 3)
+            {
+                StoreRow512(c + 3L * ldc, c30, c31, accumulate);
+            }
+            if (rows > 4)
+            {
+                StoreRow512(c + 4L * ldc, c40, c41, accumulate);
+            }
             return;
         }
         float* tile = stackalloc float[MrAvx * Nr512];

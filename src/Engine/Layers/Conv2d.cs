@@ -232,6 +232,16 @@ public sealed unsafe class Conv2d : WeightedLayer
             for (int b = start; b < end; b++)
             {
                 int firstRow = b * bandRows, rows = Math.Min(bandRows, usedRows - firstRow), ldy = rows * outW;
+                if (kernel == RawKernel.Direct && pool == 1)
+                {
+                    // Nothing to pool (conv1 + ReLU): the direct kernel adds the bias and applies the ReLU in registers
+                    // and writes the final activations, with no band buffer at all.
+                    int plane = g.ColumnCols;
+                    DirectConvF32.Compute(g, layer._inferenceDirectWeights, cout, new ReadOnlySpan<float>(padded, ImplicitConvF32.PaddedLength(g)),
+                        firstRow, rows, new Span<float>(y + (long)firstRow * outW, (cout - 1) * plane + rows * outW), plane, DirectConvF32.Best,
+                        layer.Bias.Value.Data, epilogue.Relu);
+                    continue;
+                }
                 layer.RawRows(kernel, g, padded, offsets, firstRow, rows, band, ldy);
                 float* target = y + (long)firstRow / pool * (outW / pool);
                 ConvEpilogueF32.Apply(new ReadOnlySpan<float>(band, bandLength), ldy, cout, rows, outW, layer.Bias.Value.Data,

@@ -43,6 +43,35 @@ public class DirectConvTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_epilogue_in_registers_equals_the_bias_add_and_relu_after_it_bit_for_bit(bool relu)
+    {
+        var g = new ConvGeometry(1, 9, 45, 3, 3, 1, 1, 1, 1);   // widths of 45: 32 + 8 + 5 columns, every path
+        const int cout = 7;
+        float[] image = TestData.Uniform(g.InputSize, 38), weights = TestData.Uniform(cout * g.ColumnRows, 39), bias = TestData.Uniform(cout, 40);
+        float[] padded = new float[DirectConvF32.PaddedLength(g)];
+        DirectConvF32.Pad(image, g, padded);
+        foreach (KernelVariant variant in DirectConvF32.SupportedVariants)
+        {
+            float[] expected = new float[cout * g.ColumnCols], actual = new float[expected.Length];
+            DirectConvF32.Compute(g, weights, cout, padded, 0, g.OutHeight, expected, g.ColumnCols, variant);
+            for (int c = 0; c < cout; c++)
+            {
+                Span<float> plane = expected.AsSpan(c * g.ColumnCols, g.ColumnCols);
+                System.Numerics.Tensors.TensorPrimitives.Add(plane, bias[c], plane);
+                if (relu)
+                {
+                    ReluF32.Forward(plane, plane);
+                }
+            }
+            DirectConvF32.Compute(g, weights, cout, padded, 0, g.OutHeight, actual, g.ColumnCols, variant, bias, relu);
+            Assert.True(BitsEqual(expected, actual), $"{variant}");
+            Assert.Contains(actual, v => relu ? v == 0f : v < 0f);   // the ReLU (or its absence) was exercised
+        }
+    }
+
     [Fact]
     public void Row_ranges_into_a_strided_band_give_exactly_the_whole_computation()
     {
