@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels;
 
@@ -74,6 +75,14 @@ internal static unsafe class ConvEpilogueF32
             throw new PlatformNotSupportedException($"convolution epilogue: variant {variant} is not supported on this CPU.");
         }
         bool hasBias = !bias.IsEmpty;
+        if (pool == 4 && variant == KernelVariant.Avx512 && width % 32 == 0 && Vector128.IsHardwareAccelerated)
+        {
+            fixed (float* pr = raw, py = y, pb = bias)
+            {
+                Pool4Avx512(pr, rawStride, channels, rows, width, hasBias ? pb : null, relu, py, outStride);
+            }
+            return;
+        }
         int chunkWindows = Math.Max(1, ChunkColumns / pool);
         float* rowSum = stackalloc float[pool == 1 ? 1 : Math.Min(outWidth, chunkWindows) * pool];
         fixed (float* pr = raw, py = y)
@@ -104,6 +113,52 @@ internal static unsafe class ConvEpilogueF32
                 }
             }
         }
+    }
+
+    // The seed's conv2 epilogue (pool 4, rows of whole 32-column blocks) in registers: per 32 columns of a window row, the
+    // four rows' values summed top to bottom, then each window's four column sums pairwise within the vector,
+    // (s0 + s1) + (s2 + s3) as TensorPrimitives.Sum adds four floats, then scaled: 8 outputs per step, no row-sum buffer.
+    private static void Pool4Avx512(float* raw, int rawStride, int channels, int rows, int width, float* bias, bool relu, float* y, int outStride)
+    {
+        Vector512<float> scale = Vector512.Create(1f / 16f);
+        Vector512<int> gather = Vector512.Create(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+        Vector512<int> pairs = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+        Vector512<int> halves = Vector512.Create(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+        int outRows = rows / 4, outWidth = width / 4;
+        for (int c = 0; c < channels; c++)
+        {
+            Vector512<float> b = Vector512.Create(bias == null ? 0f : bias[c]);
+            float* plane = raw + (long)c * rawStride;
+            float* target = y + (long)c * outStride;
+            for (int oh = 0; oh < outRows; oh++)
+            {
+                float* top = plane + (long)oh * 4 * width;
+                for (int w0 = 0; w0 < width; w0 += 32)
+                {
+                    Vector512<float> lo = Value512(top + w0, bias != null, b, relu), hi = Value512(top + w0 + 16, bias != null, b, relu);
+                    for (int i = 1; i < 4; i++)
+                    {
+                        float* row = top + (long)i * width + w0;
+                        lo += Value512(row, bias != null, b, relu);
+                        hi += Value512(row + 16, bias != null, b, relu);
+                    }
+                    lo += Avx512F.PermuteVar16x32(lo, pairs);       // lane 4j: s[4j] + s[4j + 1]; lane 4j + 2: s[4j + 2] + s[4j + 3]
+                    hi += Avx512F.PermuteVar16x32(hi, pairs);
+                    lo += Avx512F.PermuteVar16x32(lo, halves);      // lane 4j: (s[4j] + s[4j + 1]) + (s[4j + 2] + s[4j + 3])
+                    hi += Avx512F.PermuteVar16x32(hi, halves);
+                    Vector512<float> windows = Avx512F.PermuteVar16x32x2(lo, gather, hi) * scale;
+                    windows.GetLower().Store(target + oh * outWidth + w0 / 4);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Value512(float* x, bool hasBias, Vector512<float> b, bool relu)
+    {
+        Vector512<float> v = Vector512.Load(x);
+        v = hasBias ? v + b : v;
+        return relu ? Vector512.Max(v, Vector512<float>.Zero) : v;
     }
 
     // dst[i] = v(src[i]), v(x) = max(x + b, 0) or x + b.

@@ -17,6 +17,7 @@ public class ConvEpilogueTests
         { 2, 4, 9, 2 },
         { 2, 5, 26, 5 },
         { 64, 4, 32, 4 },    // one band of the seed's conv2
+        { 3, 8, 96, 4 },     // whole 32-column blocks: the AVX-512 pool-4 path
         { 1, 4, 3, 4 },      // narrower than a window: nothing to write
     };
 
