@@ -741,6 +741,49 @@ public static unsafe class GemmF32
         CopyTile(tile, Nr512, c, ldc, accumulate, rows, cols);
     }
 
+    /// <summary>
+    /// The last 1 to 4 rows of a packed A (a 6-row panel whose lower rows are padding) times 32 columns on
+    /// <see cref="Vector512{T}"/>: 4 x 2 accumulators, so a matrix of 32 rows (conv2 pruned to 32 filters: 5 x 6 + 2)
+    /// spends 4 rows' work on its last 2, not 6. Each output is the same FMA chain as in <see cref="MicroKernel6x32"/>.
+    /// </summary>
+    internal static void MicroKernel4x32<TRows>(int kc, float* a, TRows b, float* c, int ldc, bool accumulate, int rows)
+        where TRows : struct, IPanelRows
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int p = 0; p < kc; p++, a += MrAvx)
+        {
+            float* row = b.Row(p);
+            Vector512<float> b0 = Avx512F.LoadVector512(row);
+            Vector512<float> b1 = Avx512F.LoadVector512(row + 16);
+            Vector512<float> ai = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(ai, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(ai, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(ai, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(ai, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(ai, b1, c31);
+        }
+        StoreRow512(c, c00, c01, accumulate);
+        if (rows > 1)
+        {
+            StoreRow512(c + ldc, c10, c11, accumulate);
+        }
+        if (rows > 2)
+        {
+            StoreRow512(c + 2L * ldc, c20, c21, accumulate);
+        }
+        if (rows > 3)
+        {
+            StoreRow512(c + 3L * ldc, c30, c31, accumulate);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreRow512(float* c, Vector512<float> lo, Vector512<float> hi, bool accumulate)
     {

@@ -129,7 +129,12 @@ public static unsafe class ImplicitConvF32
                         {
                             var rows = new GemmF32.OffsetRows(tapBase, po + p0);
                             float* c = pyBase + (long)(ic + ir) * ldy + j0 - firstPixel;
-                            if (wide)
+                            if (wide && mc - ir <= 4)
+                            {
+                                // The last rows of an output-channel count that is not a multiple of 6.
+                                GemmF32.MicroKernel4x32(kc, block + (long)ir * kc, rows, c, ldy, accumulate: p0 > 0, mc - ir);
+                            }
+                            else if (wide)
                             {
                                 GemmF32.MicroKernel6x32(kc, block + (long)ir * kc, rows, c, ldy, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr512);
                             }

@@ -114,9 +114,11 @@ public sealed unsafe class Linear : WeightedLayer
         }
     }
 
-    // Weights (in x out) below which one sample's product stays on one thread: waking a worker costs more than half of it.
-    // Measured (bench PredictorBenchmarks, batch 1): fc2 (1,280) runs faster on one thread, fc1 (524,288) on two.
-    private const long MinSplitMultiplyAdds = 65_536;
+    // Weights (in x out) below which one sample's product stays on one thread. A hand-off costs about 9 us here (waking a
+    // worker and waiting for it, measured on the 2-core machine) and far more when the other core is busy with another
+    // process; fc1 at batch 1 takes about 24 us on one thread, so splitting it saves at best a few microseconds and risks
+    // much more: only a product of the size of a convolution (Conv2d's rule, 2 M multiply-adds) is split.
+    private const long MinSplitMultiplyAdds = 2_000_000;
 
     // y[start..end) of one sample from the weight panels [start, end) (start a multiple of the panel width).
     private readonly struct RowPanelsWork(float* x, float* weights, float* output, int inFeatures) : IPartitionedWork
