@@ -8,7 +8,8 @@ namespace Engine.Benchmarks;
 
 /// <summary>
 /// Batch-64 inference of the seed network against the same network with 50% of conv2's channels structurally removed
-/// (32 of 64 filters, with conv2's share of fc1's columns): conv2 and fc1 do half the work.
+/// (32 of 64 filters, with conv2's share of fc1's columns): conv2 and fc1 do half the work. Through the training forward
+/// pass and through the inference path (<see cref="InferenceNetwork"/>, fused), in the same run.
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]
@@ -17,6 +18,8 @@ public class PrunedInferenceBenchmarks
     private Sequential _full = null!;
     private Sequential _pruned = null!;
     private FloatTensor _input = null!;
+    private InferenceNetwork _fullInference = null!, _prunedInference = null!;
+    private float[] _logits = null!;
 
     /// <summary>Threads the kernels may use.</summary>
     [Params(1, 2)]
@@ -31,6 +34,9 @@ public class PrunedInferenceBenchmarks
         PruningPlan plan = NeuronImportance.Rank(_full, inputShape, PruningCriterion.L1, 0.5, ["conv2"]);
         _pruned = StructuredPruner.Apply(_full, plan, inputShape);
         _input = BenchmarkInputs.Images(64);
+        _fullInference = new InferenceNetwork(_full, inputShape, 0f, 1f);
+        _prunedInference = new InferenceNetwork(_pruned, inputShape, 0f, 1f);
+        _logits = new float[64 * 10];
     }
 
     /// <summary>The unpruned network.</summary>
@@ -40,4 +46,20 @@ public class PrunedInferenceBenchmarks
     /// <summary>conv2 pruned by half.</summary>
     [Benchmark]
     public FloatTensor Conv2HalfPruned() => _pruned.Forward(_input);
+
+    /// <summary>The unpruned network through the inference path.</summary>
+    [Benchmark]
+    public float[] UnprunedInference()
+    {
+        _fullInference.Predict(_input.Data, 64, _logits, Threads);
+        return _logits;
+    }
+
+    /// <summary>conv2 pruned by half, through the inference path.</summary>
+    [Benchmark]
+    public float[] Conv2HalfPrunedInference()
+    {
+        _prunedInference.Predict(_input.Data, 64, _logits, Threads);
+        return _logits;
+    }
 }

@@ -246,6 +246,114 @@ public static unsafe class GemmF32
         }
     }
 
+    /// <summary>
+    /// c[0, n) (+)= x[0, k) B for one row x, with B [k x n] packed by <see cref="PackPanels"/>: the batch-1 product of a
+    /// linear layer. <see cref="MultiplyPrepacked"/> with one row runs each 16-column panel as two FMA chains one after
+    /// another, so it waits on the FMA latency at every step; here 8 panels (AVX-512) or 4 (AVX2) advance together, with
+    /// as many independent chains in flight. Every output is the same sequence of operations as in
+    /// <see cref="MultiplyPrepacked"/> (per depth block of 256, a chain acc = fma(x[p], B[p, j], acc) from zero, then
+    /// added to c), so a sample's outputs do not depend on the batch it is computed in; the tests check it bit for bit.
+    /// </summary>
+    internal static void MultiplyRowPrepacked(int n, int k, ReadOnlySpan<float> x, ReadOnlySpan<float> packedB, Span<float> c,
+        bool accumulate, KernelVariant variant)
+    {
+        if (!HasAvx2Fma || (variant == KernelVariant.Avx512 && !Avx512F.IsSupported) || variant is not (KernelVariant.Avx2Fma or KernelVariant.Avx512))
+        {
+            throw new PlatformNotSupportedException($"one-row pre-packed GEMM: variant {variant} is not supported on this CPU.");
+        }
+        if (n < 0 || k < 0 || x.Length < k || packedB.Length < PanelsLength(k, n) || c.Length < n)
+        {
+            throw new ArgumentException($"one-row GEMM: spans too small for 1 x {k} times {k} x {n}.");
+        }
+        if (n == 0)
+        {
+            return;
+        }
+        fixed (float* px = x, pb = packedB, pc = c)
+        {
+            if (k == 0)
+            {
+                ClearUnlessAccumulating(pc, n, 1, n, accumulate);
+                return;
+            }
+            int panels = (n + NrAvx - 1) / NrAvx;
+            int group = variant == KernelVariant.Avx512 ? RowGroup512 : RowGroup256;
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                int kc = Math.Min(KC, k - p0);
+                bool acc = accumulate || p0 > 0;
+                for (int j = 0; j < panels; j += group)
+                {
+                    int count = Math.Min(group, panels - j);
+                    float* panel = pb + (long)j * NrAvx * k + (long)p0 * NrAvx;
+                    if (variant == KernelVariant.Avx512)
+                    {
+                        RowPanels512(kc, px + p0, panel, (long)NrAvx * k, count, pc + j * NrAvx, n - j * NrAvx, acc);
+                    }
+                    else
+                    {
+                        RowPanels256(kc, px + p0, panel, (long)NrAvx * k, count, pc + j * NrAvx, n - j * NrAvx, acc);
+                    }
+                }
+            }
+        }
+    }
+
+    private const int RowGroup512 = 8, RowGroup256 = 4;
+
+    // Up to 8 panels of one row on zmm (one per 16-column panel): 8 independent chains. Panels past `count` are computed
+    // on panel 0 again and not stored, so the loop has no branches.
+    [SkipLocalsInit]
+    private static void RowPanels512(int kc, float* x, float* b, long panelStride, int count, float* c, int cols, bool accumulate)
+    {
+        float* b0 = b, b1 = b + (count > 1 ? panelStride : 0), b2 = b + (count > 2 ? 2 * panelStride : 0), b3 = b + (count > 3 ? 3 * panelStride : 0);
+        float* b4 = b + (count > 4 ? 4 * panelStride : 0), b5 = b + (count > 5 ? 5 * panelStride : 0), b6 = b + (count > 6 ? 6 * panelStride : 0);
+        float* b7 = b + (count > 7 ? 7 * panelStride : 0);
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> xp = Vector512.Create(x[p]);
+            long o = (long)p * NrAvx;
+            c0 = Avx512F.FusedMultiplyAdd(xp, Avx512F.LoadVector512(b0 + o), c0);
+            c1 = Avx512F.FusedMultiplyAdd(xp, Avx512F.LoadVector512(b1 + o), c1);
+            c2 = Avx512F.FusedMultiplyAdd(xp, Avx512F.LoadVector512(b2 + o), c2);
+            c3 = Avx512F.FusedMultiplyAdd(xp, Avx512F.LoadVector512(b3 + o), c3);
+            c4 = Avx512F.FusedMultiplyAdd(xp, Avx512F.LoadVector512(b4 + o), c4);
+            c5 = Avx512F.FusedMultiplyAdd(xp, Avx512F.LoadVector512(b5 + o), c5);
+            c6 = Avx512F.FusedMultiplyAdd(xp, Avx512F.LoadVector512(b6 + o), c6);
+            c7 = Avx512F.FusedMultiplyAdd(xp, Avx512F.LoadVector512(b7 + o), c7);
+        }
+        float* tile = stackalloc float[RowGroup512 * NrAvx];
+        Avx512F.Store(tile, c0); Avx512F.Store(tile + 16, c1); Avx512F.Store(tile + 32, c2); Avx512F.Store(tile + 48, c3);
+        Avx512F.Store(tile + 64, c4); Avx512F.Store(tile + 80, c5); Avx512F.Store(tile + 96, c6); Avx512F.Store(tile + 112, c7);
+        CopyTile(tile, NrAvx * RowGroup512, c, 0, accumulate, 1, Math.Min(cols, count * NrAvx));
+    }
+
+    // Up to 4 panels of one row on ymm pairs: 8 independent chains, as in the 6 x 16 micro-kernel's registers.
+    [SkipLocalsInit]
+    private static void RowPanels256(int kc, float* x, float* b, long panelStride, int count, float* c, int cols, bool accumulate)
+    {
+        float* b0 = b, b1 = b + (count > 1 ? panelStride : 0), b2 = b + (count > 2 ? 2 * panelStride : 0), b3 = b + (count > 3 ? 3 * panelStride : 0);
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<float> xp = Vector256.Create(x[p]);
+            long o = (long)p * NrAvx;
+            c00 = Fma.MultiplyAdd(xp, Avx.LoadVector256(b0 + o), c00);
+            c01 = Fma.MultiplyAdd(xp, Avx.LoadVector256(b0 + o + 8), c01);
+            c10 = Fma.MultiplyAdd(xp, Avx.LoadVector256(b1 + o), c10);
+            c11 = Fma.MultiplyAdd(xp, Avx.LoadVector256(b1 + o + 8), c11);
+            c20 = Fma.MultiplyAdd(xp, Avx.LoadVector256(b2 + o), c20);
+            c21 = Fma.MultiplyAdd(xp, Avx.LoadVector256(b2 + o + 8), c21);
+            c30 = Fma.MultiplyAdd(xp, Avx.LoadVector256(b3 + o), c30);
+            c31 = Fma.MultiplyAdd(xp, Avx.LoadVector256(b3 + o + 8), c31);
+        }
+        float* tile = stackalloc float[RowGroup256 * NrAvx];
+        Avx.Store(tile, c00); Avx.Store(tile + 8, c01); Avx.Store(tile + 16, c10); Avx.Store(tile + 24, c11);
+        Avx.Store(tile + 32, c20); Avx.Store(tile + 40, c21); Avx.Store(tile + 48, c30); Avx.Store(tile + 56, c31);
+        CopyTile(tile, NrAvx * RowGroup256, c, 0, accumulate, 1, Math.Min(cols, count * NrAvx));
+    }
+
     private readonly struct ParallelGemm(
         KernelVariant variant, bool transposeA, bool transposeB, int m, int n, int k,
         float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate, bool splitRows) : IPartitionedWork
@@ -511,6 +619,30 @@ public static unsafe class GemmF32
             return;
         }
 
+        if (cols == NrAvx)
+        {
+            // The last rows of a matrix whose row count is not a multiple of 6 (64 = 10 x 6 + 4 channels): whole-width
+            // vector stores of the valid rows, not a scalar copy. c + tile and tile + c are the same float.
+            StoreRow(c, c00, c01, accumulate);
+            if (rows > 1)
+            {
+                StoreRow(c + ldc, c10, c11, accumulate);
+            }
+            if (rows > 2)
+            {
+                StoreRow(c + 2L * ldc, c20, c21, accumulate);
+            }
+            if (rows > 3)
+            {
+                StoreRow(c + 3L * ldc, c30, c31, accumulate);
+            }
+            if (rows > 4)
+            {
+                StoreRow(c + 4L * ldc, c40, c41, accumulate);
+            }
+            return;
+        }
+
         // Edge tile: spill the full tile and copy the valid part, so the loop above has no edge cases.
         float* tile = stackalloc float[MrAvx * NrAvx];
         Avx.Store(tile, c00); Avx.Store(tile + 8, c01);
@@ -576,6 +708,29 @@ public static unsafe class GemmF32
             StoreRow512(c + 5L * ldc, c50, c51, accumulate);
             return;
         }
+        if (cols == Nr512)
+        {
+            // The last rows of a matrix whose row count is not a multiple of 6 (32 = 5 x 6 + 2 channels after pruning):
+            // whole-width vector stores of the valid rows, not a scalar copy.
+            StoreRow512(c, c00, c01, accumulate);
+            if (rows > 1)
+            {
+                StoreRow512(c + ldc, c10, c11, accumulate);
+            }
+            if (rows > 2)
+            {
+                StoreRow512(c + 2L * ldc, c20, c21, accumulate);
+            }
+            if (rows > 3)
+            {
+                StoreRow512(c + 3L * ldc, c30, c31, accumulate);
+            }
+            if (rows > 4)
+            {
+                StoreRow512(c + 4L * ldc, c40, c41, accumulate);
+            }
+            return;
+        }
         float* tile = stackalloc float[MrAvx * Nr512];
         Avx512F.Store(tile, c00); Avx512F.Store(tile + 16, c01);
         Avx512F.Store(tile + 32, c10); Avx512F.Store(tile + 48, c11);
@@ -584,6 +739,49 @@ public static unsafe class GemmF32
         Avx512F.Store(tile + 128, c40); Avx512F.Store(tile + 144, c41);
         Avx512F.Store(tile + 160, c50); Avx512F.Store(tile + 176, c51);
         CopyTile(tile, Nr512, c, ldc, accumulate, rows, cols);
+    }
+
+    /// <summary>
+    /// The last 1 to 4 rows of a packed A (a 6-row panel whose lower rows are padding) times 32 columns on
+    /// <see cref="Vector512{T}"/>: 4 x 2 accumulators, so a matrix of 32 rows (conv2 pruned to 32 filters: 5 x 6 + 2)
+    /// spends 4 rows' work on its last 2, not 6. Each output is the same FMA chain as in <see cref="MicroKernel6x32"/>.
+    /// </summary>
+    internal static void MicroKernel4x32<TRows>(int kc, float* a, TRows b, float* c, int ldc, bool accumulate, int rows)
+        where TRows : struct, IPanelRows
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default, c30 = default, c31 = default;
+        for (int p = 0; p < kc; p++, a += MrAvx)
+        {
+            float* row = b.Row(p);
+            Vector512<float> b0 = Avx512F.LoadVector512(row);
+            Vector512<float> b1 = Avx512F.LoadVector512(row + 16);
+            Vector512<float> ai = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(ai, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(ai, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(ai, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(ai, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(ai, b1, c31);
+        }
+        StoreRow512(c, c00, c01, accumulate);
+        if (rows > 1)
+        {
+            StoreRow512(c + ldc, c10, c11, accumulate);
+        }
+        if (rows > 2)
+        {
+            StoreRow512(c + 2L * ldc, c20, c21, accumulate);
+        }
+        if (rows > 3)
+        {
+            StoreRow512(c + 3L * ldc, c30, c31, accumulate);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

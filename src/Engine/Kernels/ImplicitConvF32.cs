@@ -87,7 +87,16 @@ public static unsafe class ImplicitConvF32
     /// each) of y[Cout, OH OW] from a <see cref="Prepare"/>d image: disjoint panel ranges can run on different threads.
     /// </summary>
     public static void Compute(in ConvGeometry g, ReadOnlySpan<float> packedWeights, int outChannels, Span<float> y,
-        ReadOnlySpan<float> padded, ReadOnlySpan<int> offsets, int firstPanel, int panelCount, KernelVariant variant)
+        ReadOnlySpan<float> padded, ReadOnlySpan<int> offsets, int firstPanel, int panelCount, KernelVariant variant) =>
+        Compute(g, packedWeights, outChannels, y, g.ColumnCols, 0, padded, offsets, firstPanel, panelCount, variant);
+
+    /// <summary>
+    /// As <see cref="Compute(in ConvGeometry, ReadOnlySpan{float}, int, Span{float}, ReadOnlySpan{float}, ReadOnlySpan{int}, int, int, KernelVariant)"/>,
+    /// writing output pixel j of channel c to y[c <paramref name="ldy"/> + j - <paramref name="firstPixel"/>]: a band of
+    /// the output into a small buffer (the fused inference epilogue's), with the same operations per element.
+    /// </summary>
+    internal static void Compute(in ConvGeometry g, ReadOnlySpan<float> packedWeights, int outChannels, Span<float> y, int ldy,
+        int firstPixel, ReadOnlySpan<float> padded, ReadOnlySpan<int> offsets, int firstPanel, int panelCount, KernelVariant variant)
     {
         int k = g.ColumnRows, pixels = g.ColumnCols, outW = g.OutWidth, wp = g.Width + 2 * g.PadWidth, nr = PanelWidthOf(variant);
         bool wide = variant == KernelVariant.Avx512;
@@ -95,8 +104,11 @@ public static unsafe class ImplicitConvF32
         {
             throw new PlatformNotSupportedException($"implicit convolution: the AVX-512 variant does not support {g} on this CPU.");
         }
-        if (!Supports(g) || padded.Length < PaddedLength(g) || offsets.Length < k || y.Length < outChannels * pixels
-            || packedWeights.Length < GemmF32.PackedRowsLength(outChannels, k) || firstPanel < 0 || (firstPanel + panelCount) * nr > pixels)
+        int lastPixel = (firstPanel + panelCount) * nr;
+        if (!Supports(g) || padded.Length < PaddedLength(g) || offsets.Length < k
+            || packedWeights.Length < GemmF32.PackedRowsLength(outChannels, k) || firstPanel < 0 || panelCount < 0 || lastPixel > pixels
+            || firstPixel < 0 || firstPixel > firstPanel * nr || ldy < lastPixel - firstPixel
+            || (outChannels > 0 && panelCount > 0 && y.Length < (long)(outChannels - 1) * ldy + lastPixel - firstPixel))
         {
             throw new ArgumentException($"implicit convolution: spans or panels [{firstPanel}, +{panelCount}) do not fit {g} with {outChannels} output channels.");
         }
@@ -116,14 +128,19 @@ public static unsafe class ImplicitConvF32
                         for (int ir = 0; ir < mc; ir += Mr)
                         {
                             var rows = new GemmF32.OffsetRows(tapBase, po + p0);
-                            float* c = pyBase + (long)(ic + ir) * pixels + j0;
-                            if (wide)
+                            float* c = pyBase + (long)(ic + ir) * ldy + j0 - firstPixel;
+                            if (wide && mc - ir <= 4)
                             {
-                                GemmF32.MicroKernel6x32(kc, block + (long)ir * kc, rows, c, pixels, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr512);
+                                // The last rows of an output-channel count that is not a multiple of 6.
+                                GemmF32.MicroKernel4x32(kc, block + (long)ir * kc, rows, c, ldy, accumulate: p0 > 0, mc - ir);
+                            }
+                            else if (wide)
+                            {
+                                GemmF32.MicroKernel6x32(kc, block + (long)ir * kc, rows, c, ldy, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr512);
                             }
                             else
                             {
-                                GemmF32.MicroKernel6x16(kc, block + (long)ir * kc, rows, c, pixels, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr);
+                                GemmF32.MicroKernel6x16(kc, block + (long)ir * kc, rows, c, ldy, accumulate: p0 > 0, Math.Min(Mr, mc - ir), Nr);
                             }
                         }
                     }

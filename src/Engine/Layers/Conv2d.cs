@@ -141,6 +141,7 @@ public sealed unsafe class Conv2d : WeightedLayer
             var packed = new float[GemmF32.PackedRowsLength(OutChannels, k)];
             GemmF32.PackRows(Weight.Value.Data, k, OutChannels, k, packed);
             _inferenceWeights = packed;
+            _inferenceDirectWeights = UsesDirectKernel ? Weight.Value.Data.ToArray() : [];
         }
         if (MayUseWinograd)
         {
@@ -150,15 +151,39 @@ public sealed unsafe class Conv2d : WeightedLayer
         }
     }
 
-    /// <summary>
-    /// Inference, sample by sample: y[n] = W col(x[n]) + b through the implicit convolution where it applies (the image
-    /// padded once, taps read in place), else im2col panels and the packed GEMM, else im2col and the portable GEMM.
-    /// With <see cref="InferenceWorkspace.LayerThreads"/> above 1 (batch 1 on several threads) the implicit
-    /// convolution's output panels are split between threads; each panel is computed the same way either way, so the
-    /// result does not depend on the split.
-    /// </summary>
-    public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
-        InferenceWorkspace workspace)
+    // The direct kernel's weights ([Cout, C k k], as stored), copied by PrepareInference when the direct kernel applies.
+    private float[] _inferenceDirectWeights = [];
+
+    // Whether the shallow-filter direct kernel computes this layer's raw convolution (it needs FMA for the result to be
+    // the GEMM's bit for bit; depth and stride do not depend on the input size).
+    private bool UsesDirectKernel => GemmF32.HasAvx2Fma && Stride == 1 && WeightsPerNeuron <= DirectConvF32.MaxDepth;
+
+    // How the raw convolution of one sample, W col(x) without the bias, is computed at inference.
+    private enum RawKernel
+    {
+        Winograd,        // WinogradF32 F(4 x 4, 3 x 3): 3 x 3 stride-1 filters with enough channels (conv2), see UsesWinograd
+        Direct,          // DirectConvF32 over the padded image: shallow filters (conv1)
+        Implicit,        // ImplicitConvF32 over the padded image: stride 1, output width a multiple of 16 (conv2)
+        Im2ColPanels,    // im2col panels and the pre-packed GEMM: other shapes, with AVX2 + FMA
+        Portable,        // im2col and the portable GEMM: CPUs without AVX2 + FMA
+    }
+
+    private RawKernel RawKernelFor(in ConvGeometry g) =>
+        !GemmF32.HasAvx2Fma ? RawKernel.Portable
+        : UsesWinograd(g) ? RawKernel.Winograd
+        : UsesDirectKernel && DirectConvF32.Supports(g) ? RawKernel.Direct
+        : ImplicitConvF32.Supports(g) ? RawKernel.Implicit
+        : RawKernel.Im2ColPanels;
+
+    // Multiply-adds per sample below which splitting one sample between threads costs more than it saves: a hand-off
+    // (waking a worker and waiting for it) takes about 9 us on the 2-core machine. conv1 (0.3 M, about 11 us at batch 1)
+    // stays on one thread; conv2 (18.9 M, about 180 us; 9.4 M when pruned by half) is split.
+    private const long MinSplitMultiplyAdds = 2_000_000;
+
+    private int SplitThreads(in ConvGeometry g, int layerThreads) =>
+        layerThreads > 1 && (long)OutChannels * g.ColumnRows * g.ColumnCols >= MinSplitMultiplyAdds ? layerThreads : 1;
+
+    private ConvGeometry InferenceGeometry(ReadOnlySpan<int> sampleShape)
     {
         if (sampleShape.Length != 3 || sampleShape[0] != InChannels)
         {
@@ -166,56 +191,34 @@ public sealed unsafe class Conv2d : WeightedLayer
         }
         var g = new ConvGeometry(InChannels, sampleShape[1], sampleShape[2], KernelSize, KernelSize, Stride, Stride, Padding, Padding);
         g.Validate(Description);
-        int k = g.ColumnRows, pixels = g.ColumnCols, cout = OutChannels, outSize = cout * pixels;
-        bool packed = GemmF32.HasAvx2Fma;
-        if (packed && _inferenceWeights.Length < GemmF32.PackedRowsLength(cout, k))
+        if (GemmF32.HasAvx2Fma && (_inferenceWeights.Length < GemmF32.PackedRowsLength(OutChannels, g.ColumnRows)
+            || (UsesDirectKernel && _inferenceDirectWeights.Length != OutChannels * g.ColumnRows)))
         {
             throw new InvalidOperationException($"{Description}: PrepareInference was not called after the weights were set.");
         }
-        bool implicitConv = ImplicitConvF32.Supports(g);
-        KernelVariant variant = implicitConv ? ImplicitConvF32.VariantFor(g) : GemmF32.Best;
-        bool winograd = UsesWinograd(g);
-        if (winograd && _inferenceWinograd.Length != WinogradF32.TransformedFiltersLength(cout, InChannels))
+        if (UsesWinograd(g) && _inferenceWinograd.Length != WinogradF32.TransformedFiltersLength(OutChannels, InChannels))
         {
             throw new InvalidOperationException($"{Description}: PrepareInference was not called after the weights or the algorithm were set.");
         }
+        return g;
+    }
+
+    /// <summary>
+    /// Inference, sample by sample: y[n] = W col(x[n]) + b, the raw product by the direct kernel for shallow filters, else
+    /// the implicit convolution where it applies (the image padded once, taps read in place), else im2col panels and the
+    /// packed GEMM, else im2col and the portable GEMM. With <see cref="InferenceWorkspace.LayerThreads"/> above 1 (batch 1
+    /// on several threads) a sample large enough to pay for the hand-off has its output rows split between threads;
+    /// each row is computed the same way either way, so the result does not depend on the split.
+    /// </summary>
+    public override void Infer(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+        InferenceWorkspace workspace)
+    {
+        ConvGeometry g = InferenceGeometry(sampleShape);
+        int pixels = g.ColumnCols, cout = OutChannels, outSize = cout * pixels;
         for (int n = 0; n < samples; n++)
         {
-            ReadOnlySpan<float> image = input.Slice(n * g.InputSize, g.InputSize);
             Span<float> y = output.Slice(n * outSize, outSize);      // y[n]: [Cout, OH OW]
-            if (winograd)
-            {
-                InferWinograd(image, g, y, workspace);
-            }
-            else if (implicitConv)
-            {
-                Span<float> padded = workspace.Scratch(ImplicitConvF32.PaddedLength(g));
-                Span<int> offsets = workspace.Offsets(k);
-                ImplicitConvF32.Prepare(image, g, padded, offsets);
-                int panels = pixels / ImplicitConvF32.PanelWidthOf(variant);
-                fixed (float* w = _inferenceWeights, py = y, pp = padded)
-                fixed (int* po = offsets)
-                {
-                    WorkPartition.Run(workspace.LayerThreads, panels, 1,
-                        new InferPanelsWork(g, w, _inferenceWeights.Length, cout, py, pp, padded.Length, po, variant));
-                }
-            }
-            else if (packed)
-            {
-                for (int j0 = 0; j0 < pixels; j0 += PixelsPerChunk)
-                {
-                    int count = Math.Min(PixelsPerChunk, pixels - j0);
-                    Span<float> panels = workspace.Scratch(GemmF32.PanelsLength(k, count));
-                    Im2ColF32.Im2ColPanels(image, g, j0, count, panels);
-                    GemmF32.MultiplyPrepacked(cout, count, k, _inferenceWeights, panels, y[j0..], pixels, accumulate: false);
-                }
-            }
-            else
-            {
-                Span<float> col = workspace.Scratch(k * pixels);
-                Im2ColF32.Im2Col(image, g, col);
-                GemmF32.Multiply(false, false, cout, pixels, k, Weight.Value.Data, k, col, pixels, y, pixels, accumulate: false, GemmF32.Best);
-            }
+            RawSample(input.Slice(n * g.InputSize, g.InputSize), g, y, workspace);
             ReadOnlySpan<float> bias = Bias.Value.Data;
             for (int c = 0; c < cout; c++)
             {
@@ -252,13 +255,185 @@ public sealed unsafe class Conv2d : WeightedLayer
                 new Span<float>(chunks + (long)partition * chunkLength, chunkLength), start, end - start, WinogradF32.Best);
     }
 
-    // Output panels [start, end) of one prepared image (spans cannot live in a struct that crosses threads: pointers).
-    private readonly struct InferPanelsWork(ConvGeometry g, float* weights, int weightsLength, int cout, float* y, float* padded,
-        int paddedLength, int* offsets, KernelVariant variant) : IPartitionedWork
+    /// <summary>Whether <see cref="InferFused"/> runs samples of <paramref name="sampleShape"/> with this epilogue here.</summary>
+    internal bool CanFuse(ReadOnlySpan<int> sampleShape, FusedEpilogue epilogue)
+    {
+        if (sampleShape.Length != 3 || sampleShape[0] != InChannels || epilogue.Pool < 1)
+        {
+            return false;
+        }
+        var g = new ConvGeometry(InChannels, sampleShape[1], sampleShape[2], KernelSize, KernelSize, Stride, Stride, Padding, Padding);
+        g.Validate(Description);
+        return RawKernelFor(g) is RawKernel.Winograd or RawKernel.Direct or RawKernel.Implicit
+            && g.OutHeight >= epilogue.Pool && g.OutWidth >= epilogue.Pool;
+    }
+
+    /// <summary>
+    /// Inference of this convolution and the layers after it that <paramref name="epilogue"/> names (a ReLU, an
+    /// AvgPool2d(k, k)), as one step: the raw convolution of a band of output rows (whole pooling windows, about 32 KiB
+    /// for all channels) lands in a per-thread buffer that stays in L1, and <see cref="ConvEpilogueF32"/> adds the bias,
+    /// applies the ReLU and pools it in one pass, writing each final activation once. Equal bit for bit to
+    /// <see cref="Infer"/> followed by the ReLU and pooling layers (the same operations in the same order). Output:
+    /// [samples, Cout, OH / k, OW / k]. With <see cref="InferenceWorkspace.LayerThreads"/> above 1 the bands of a large
+    /// enough sample are split between threads, each band computed the same way either way.
+    /// </summary>
+    internal void InferFused(ReadOnlySpan<float> input, ReadOnlySpan<int> sampleShape, int samples, Span<float> output,
+        InferenceWorkspace workspace, FusedEpilogue epilogue)
+    {
+        if (!CanFuse(sampleShape, epilogue))
+        {
+            throw new InvalidOperationException($"{Description}: fused inference does not apply to samples {FloatTensor.Format(sampleShape)} with {epilogue}.");
+        }
+        ConvGeometry g = InferenceGeometry(sampleShape);
+        RawKernel kernel = RawKernelFor(g);
+        int pool = epilogue.Pool, outW = g.OutWidth, cout = OutChannels;
+        int pooledRows = g.OutHeight / pool, usedRows = pooledRows * pool, outSize = cout * pooledRows * (outW / pool);
+        if (kernel == RawKernel.Winograd)
+        {
+            // Winograd transforms whole tiles of the image, not bands of rows: the raw convolution of one sample (256 KiB
+            // for conv2) goes to the band buffer, which stays in L2, and one epilogue pass adds the bias, applies the ReLU
+            // and pools it. The same operations as Infer followed by the ReLU and pooling layers, so the same bits.
+            Span<float> raw = workspace.Band(cout * g.ColumnCols);
+            for (int n = 0; n < samples; n++)
+            {
+                InferWinograd(input.Slice(n * g.InputSize, g.InputSize), g, raw, workspace);
+                ConvEpilogueF32.Apply(raw, g.ColumnCols, cout, usedRows, outW, Bias.Value.Data, epilogue.Relu, pool,
+                    output.Slice(n * outSize, outSize), pooledRows * (outW / pool), ConvEpilogueF32.Best);
+            }
+            return;
+        }
+        // Rows per band: whole windows, as many as keep the band's raw outputs near BandFloats (at least one window row).
+        int bandRows = pool * Math.Max(1, Math.Min(pooledRows, BandFloats / Math.Max(1, cout * outW * pool)));
+        int bands = (usedRows + bandRows - 1) / bandRows;
+        int threads = Math.Min(SplitThreads(g, workspace.LayerThreads), bands);
+        int bandLength = cout * bandRows * outW;
+        Span<float> bandScratch = workspace.Band(threads * bandLength);
+        for (int n = 0; n < samples; n++)
+        {
+            Span<float> padded = workspace.Scratch(ImplicitConvF32.PaddedLength(g));
+            Span<int> offsets = workspace.Offsets(g.ColumnRows);
+            PrepareImage(kernel, input.Slice(n * g.InputSize, g.InputSize), g, padded, offsets);
+            fixed (float* pp = padded, pb = bandScratch, py = output.Slice(n * outSize, outSize))
+            fixed (int* po = offsets)
+            {
+                WorkPartition.Run(threads, bands, 1,
+                    new FusedBandsWork(this, kernel, g, pp, po, pb, bandLength, bandRows, usedRows, py, epilogue));
+            }
+        }
+    }
+
+    // Raw outputs per band of the fused path: 32 KiB, so a band stays in L1 between the convolution and the epilogue.
+    private const int BandFloats = 8192;
+
+    /// <summary>What follows a convolution in a fused inference step: a ReLU or not, then average pooling k x k (1: none).</summary>
+    internal readonly record struct FusedEpilogue(bool Relu, int Pool);
+
+    // Bands [start, end) of one prepared sample: raw convolution into this partition's band buffer, then the epilogue.
+    private readonly struct FusedBandsWork(Conv2d layer, RawKernel kernel, ConvGeometry g, float* padded, int* offsets, float* bands,
+        int bandLength, int bandRows, int usedRows, float* y, FusedEpilogue epilogue) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end)
+        {
+            int outW = g.OutWidth, pool = epilogue.Pool, cout = layer.OutChannels;
+            int pooledPlane = usedRows / pool * (outW / pool);
+            float* band = bands + (long)partition * bandLength;
+            for (int b = start; b < end; b++)
+            {
+                int firstRow = b * bandRows, rows = Math.Min(bandRows, usedRows - firstRow), ldy = rows * outW;
+                if (kernel == RawKernel.Direct && pool == 1)
+                {
+                    // Nothing to pool (conv1 + ReLU): the direct kernel adds the bias and applies the ReLU in registers
+                    // and writes the final activations, with no band buffer at all.
+                    int plane = g.ColumnCols;
+                    DirectConvF32.Compute(g, layer._inferenceDirectWeights, cout, new ReadOnlySpan<float>(padded, ImplicitConvF32.PaddedLength(g)),
+                        firstRow, rows, new Span<float>(y + (long)firstRow * outW, (cout - 1) * plane + rows * outW), plane, DirectConvF32.Best,
+                        layer.Bias.Value.Data, epilogue.Relu);
+                    continue;
+                }
+                layer.RawRows(kernel, g, padded, offsets, firstRow, rows, band, ldy);
+                float* target = y + (long)firstRow / pool * (outW / pool);
+                ConvEpilogueF32.Apply(new ReadOnlySpan<float>(band, bandLength), ldy, cout, rows, outW, layer.Bias.Value.Data,
+                    epilogue.Relu, pool, new Span<float>(target, (cout - 1) * pooledPlane + rows / pool * (outW / pool)), pooledPlane,
+                    ConvEpilogueF32.Best);
+            }
+        }
+    }
+
+    // The raw convolution W col(x) of one sample into y [Cout, OH OW] (no bias), by the kernel RawKernelFor picks; rows
+    // split between threads where that pays (SplitThreads).
+    private void RawSample(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> y, InferenceWorkspace workspace)
+    {
+        int k = g.ColumnRows, pixels = g.ColumnCols, cout = OutChannels;
+        RawKernel kernel = RawKernelFor(g);
+        switch (kernel)
+        {
+            case RawKernel.Winograd:
+                InferWinograd(image, g, y, workspace);
+                break;
+            case RawKernel.Direct:
+            case RawKernel.Implicit:
+                Span<float> padded = workspace.Scratch(ImplicitConvF32.PaddedLength(g));
+                Span<int> offsets = workspace.Offsets(k);
+                PrepareImage(kernel, image, g, padded, offsets);
+                fixed (float* py = y, pp = padded)
+                fixed (int* po = offsets)
+                {
+                    WorkPartition.Run(SplitThreads(g, workspace.LayerThreads), g.OutHeight, 1, new RawRowsWork(this, kernel, g, pp, po, py));
+                }
+                break;
+            case RawKernel.Im2ColPanels:
+                for (int j0 = 0; j0 < pixels; j0 += PixelsPerChunk)
+                {
+                    int count = Math.Min(PixelsPerChunk, pixels - j0);
+                    Span<float> panels = workspace.Scratch(GemmF32.PanelsLength(k, count));
+                    Im2ColF32.Im2ColPanels(image, g, j0, count, panels);
+                    GemmF32.MultiplyPrepacked(cout, count, k, _inferenceWeights, panels, y[j0..], pixels, accumulate: false);
+                }
+                break;
+            default:
+                Span<float> col = workspace.Scratch(k * pixels);
+                Im2ColF32.Im2Col(image, g, col);
+                GemmF32.Multiply(false, false, cout, pixels, k, Weight.Value.Data, k, col, pixels, y, pixels, accumulate: false, GemmF32.Best);
+                break;
+        }
+    }
+
+    // The padded image (and, for the implicit convolution, its tap offsets) that RawRows reads.
+    private static void PrepareImage(RawKernel kernel, ReadOnlySpan<float> image, in ConvGeometry g, Span<float> padded, Span<int> offsets)
+    {
+        if (kernel == RawKernel.Direct)
+        {
+            DirectConvF32.Pad(image, g, padded);
+        }
+        else
+        {
+            ImplicitConvF32.Prepare(image, g, padded, offsets);
+        }
+    }
+
+    // Raw output rows [firstRow, + rowCount) of a prepared sample, channel c at y + c ldy (the one place where the direct
+    // and implicit kernels are dispatched, for whole samples and fused bands alike).
+    private void RawRows(RawKernel kernel, in ConvGeometry g, float* padded, int* offsets, int firstRow, int rowCount, float* y, int ldy)
+    {
+        int cout = OutChannels, outW = g.OutWidth, k = g.ColumnRows, paddedLength = ImplicitConvF32.PaddedLength(g);
+        var ySpan = new Span<float>(y, (cout - 1) * ldy + rowCount * outW);
+        if (kernel == RawKernel.Direct)
+        {
+            DirectConvF32.Compute(g, _inferenceDirectWeights, cout, new ReadOnlySpan<float>(padded, paddedLength), firstRow, rowCount,
+                ySpan, ldy, DirectConvF32.Best);
+            return;
+        }
+        KernelVariant variant = ImplicitConvF32.VariantFor(g);
+        int width = ImplicitConvF32.PanelWidthOf(variant);   // divides OW, so rows are whole panels
+        ImplicitConvF32.Compute(g, _inferenceWeights, cout, ySpan, ldy, firstRow * outW, new ReadOnlySpan<float>(padded, paddedLength),
+            new ReadOnlySpan<int>(offsets, k), firstRow * outW / width, rowCount * outW / width, variant);
+    }
+
+    // Output rows [start, end) of one prepared sample into y [Cout, OH OW] (pointers: the work crosses threads).
+    private readonly struct RawRowsWork(Conv2d layer, RawKernel kernel, ConvGeometry g, float* padded, int* offsets, float* y) : IPartitionedWork
     {
         public void Invoke(int partition, int start, int end) =>
-            ImplicitConvF32.Compute(g, new ReadOnlySpan<float>(weights, weightsLength), cout, new Span<float>(y, cout * g.ColumnCols),
-                new ReadOnlySpan<float>(padded, paddedLength), new ReadOnlySpan<int>(offsets, g.ColumnRows), start, end - start, variant);
+            layer.RawRows(kernel, g, padded, offsets, start, end - start, y + (long)start * g.OutWidth, g.ColumnCols);
     }
 
     /// <inheritdoc/>
@@ -408,6 +583,14 @@ public sealed unsafe class Conv2d : WeightedLayer
             ReadOnlySpan<float> image = input.Data.Slice(n * g.InputSize, g.InputSize);
             Span<float> y = output.Data.Slice(n * cout * pixels, cout * pixels);
             ReadOnlySpan<float> w = layer.Weight.Value.Data;
+            if (!parallelGemm && layer.UsesDirectKernel && DirectConvF32.Supports(g))
+            {
+                // Shallow filters (conv1): the direct kernel, the same FMA chain per output as the implicit GEMM.
+                DirectConvF32.Pad(image, g, layer._columns[partition]);
+                DirectConvF32.Compute(g, w, cout, layer._columns[partition], 0, g.OutHeight, y, pixels, DirectConvF32.Best);
+                AddBias(y, layer.Bias.Value.Data, pixels);
+                return;
+            }
             if (!parallelGemm && ImplicitConvF32.Supports(g))
             {
                 // No im2col at all: the kernel reads the taps from a zero-padded copy of the image.

@@ -17,6 +17,49 @@ public sealed unsafe class InferenceNetwork
     private readonly int[] _sampleSizes;
     private readonly int _largestActivation;
     private readonly WorkspacePool<InferenceWorkspace> _workspaces = new();
+    private readonly Step[] _steps;
+
+    // Layers [First, First + Count) run as one step: alone (Count 1, Epilogue null), or a convolution fused with the ReLU
+    // and/or average pooling after it (Conv2d.InferFused).
+    private readonly record struct Step(int First, int Count, Conv2d.FusedEpilogue? Epilogue);
+
+    // A Conv2d followed by a ReLU, an AvgPool2d with stride equal to its window, or both, becomes one fused step where the
+    // convolution can run it (Conv2d.CanFuse); every other layer is a step of its own.
+    private Step[] Plan(bool fuse)
+    {
+        var steps = new List<Step>();
+        for (int i = 0; i < _layers.Length;)
+        {
+            if (fuse && _layers[i].Layer is Conv2d conv)
+            {
+                int next = i + 1;
+                bool relu = next < _layers.Length && _layers[next].Layer is ReLU;
+                if (relu)
+                {
+                    next++;
+                }
+                int pool = 1;
+                if (next < _layers.Length && _layers[next].Layer is AvgPool2d { KernelSize: var k, Stride: var s } && k == s)
+                {
+                    pool = k;
+                    next++;
+                }
+                var epilogue = new Conv2d.FusedEpilogue(relu, pool);
+                if (next > i + 1 && conv.CanFuse(_sampleShapes[i], epilogue))
+                {
+                    steps.Add(new Step(i, next - i, epilogue));
+                    i = next;
+                    continue;
+                }
+            }
+            steps.Add(new Step(i, 1, null));
+            i++;
+        }
+        return [.. steps];
+    }
+
+    /// <summary>How many layers run fused with a convolution (0 when nothing is fused): for tests and benchmarks.</summary>
+    internal int FusedLayers => _steps.Where(s => s.Epilogue is not null).Sum(s => s.Count);
 
     /// <summary>
     /// Takes <paramref name="network"/> over for inference on samples of shape <paramref name="inputShape"/> (for example
@@ -24,6 +67,15 @@ public sealed unsafe class InferenceNetwork
     /// network's parameters afterwards (load a fresh copy to train).
     /// </summary>
     public InferenceNetwork(Sequential network, int[] inputShape, float inputMean, float inputStd)
+        : this(network, inputShape, inputMean, inputStd, fuse: true)
+    {
+    }
+
+    /// <summary>
+    /// As the public constructor; <paramref name="fuse"/> false runs every layer on its own (the reference the fused steps
+    /// are tested and benchmarked against).
+    /// </summary>
+    internal InferenceNetwork(Sequential network, int[] inputShape, float inputMean, float inputStd, bool fuse)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(inputShape);
@@ -58,6 +110,7 @@ public sealed unsafe class InferenceNetwork
         {
             layer.PrepareInference();
         }
+        _steps = Plan(fuse);
         InputMean = inputMean;
         InputStd = inputStd;
     }
@@ -125,11 +178,19 @@ public sealed unsafe class InferenceNetwork
         var output = new Span<float>(outputs + (long)start * OutputLength, n * OutputLength);
         Span<float> current = workspace.ActivationA(n * _largestActivation);
         Span<float> next = workspace.ActivationB(n * _largestActivation);
-        for (int i = 0; i < _layers.Length; i++)
+        foreach (Step step in _steps)
         {
+            int i = step.First, after = step.First + step.Count;
             ReadOnlySpan<float> source = i == 0 ? input : current[..(n * _sampleSizes[i])];
-            Span<float> target = i == _layers.Length - 1 ? output : next[..(n * _sampleSizes[i + 1])];
-            _layers[i].Layer.Infer(source, _sampleShapes[i], n, target, workspace);
+            Span<float> target = after == _layers.Length ? output : next[..(n * _sampleSizes[after])];
+            if (step.Epilogue is { } epilogue)
+            {
+                ((Conv2d)_layers[i].Layer).InferFused(source, _sampleShapes[i], n, target, workspace, epilogue);
+            }
+            else
+            {
+                _layers[i].Layer.Infer(source, _sampleShapes[i], n, target, workspace);
+            }
             Span<float> swap = current;
             current = next;
             next = swap;

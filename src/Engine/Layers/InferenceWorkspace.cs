@@ -10,7 +10,7 @@ namespace Engine.Layers;
 /// </summary>
 public sealed class InferenceWorkspace
 {
-    private float[] _activationA = [], _activationB = [], _scratch = [], _packed = [];
+    private float[] _activationA = [], _activationB = [], _scratch = [], _packed = [], _band = [];
     private int[] _offsets = [];
 
     /// <summary>
@@ -30,6 +30,12 @@ public sealed class InferenceWorkspace
 
     /// <summary>Input rows packed for the GEMM micro-kernel (a linear layer's batch).</summary>
     public Span<float> Packed(int length) => ScratchBuffer.Grow(ref _packed, length);
+
+    /// <summary>
+    /// Raw outputs of a convolution band in a fused inference step (Conv2d.InferFused), one slice per thread that
+    /// shares the sample.
+    /// </summary>
+    internal Span<float> Band(int length) => ScratchBuffer.Grow(ref _band, length);
 
     /// <summary>Tap offsets of the implicit convolution.</summary>
     public Span<int> Offsets(int length) => ScratchBuffer.Grow(ref _offsets, length);

@@ -86,19 +86,19 @@ public sealed unsafe class Linear : WeightedLayer
             {
                 throw new InvalidOperationException($"{Description}: PrepareInference was not called after the weights were set.");
             }
-            Span<float> rows = workspace.Packed(GemmF32.PackedRowsLength(samples, InFeatures));
-            GemmF32.PackRows(input, InFeatures, samples, InFeatures, rows);
-            if (workspace.LayerThreads > 1)
+            if (samples == 1)
             {
-                fixed (float* a = rows, b = _inferenceWeights, y = output)
+                // One sample (batch-1 latency): no packing, several output panels' FMA chains at once, and the panels
+                // split between threads only where the layer is large enough to pay for the hand-off.
+                int threads = workspace.LayerThreads > 1 && (long)InFeatures * OutFeatures >= MinSplitMultiplyAdds ? workspace.LayerThreads : 1;
+                fixed (float* x = input, b = _inferenceWeights, y = output)
                 {
-                    WorkPartition.Run(workspace.LayerThreads, OutFeatures, GemmF32.PanelWidth,
-                        new PanelColumnsWork(a, rows.Length, b, y, samples, InFeatures, OutFeatures));
+                    WorkPartition.Run(threads, OutFeatures, GemmF32.PanelWidth, new RowPanelsWork(x, b, y, InFeatures));
                 }
             }
             else
             {
-                GemmF32.MultiplyPrepacked(samples, OutFeatures, InFeatures, rows, _inferenceWeights, output, OutFeatures, accumulate: false);
+                InferRows(input, samples, output, workspace);
             }
         }
         else
@@ -111,6 +111,40 @@ public sealed unsafe class Linear : WeightedLayer
         {
             Span<float> row = output.Slice(n * OutFeatures, OutFeatures);
             TensorPrimitives.Add(row, bias, row);
+        }
+    }
+
+    // Weights (in x out) below which one sample's product stays on one thread. A hand-off costs about 9 us here (waking a
+    // worker and waiting for it, measured on the 2-core machine) and far more when the other core is busy with another
+    // process; fc1 at batch 1 takes about 24 us on one thread, so splitting it saves at best a few microseconds and risks
+    // much more: only a product of the size of a convolution (Conv2d's rule, 2 M multiply-adds) is split.
+    private const long MinSplitMultiplyAdds = 2_000_000;
+
+    // y[start..end) of one sample from the weight panels [start, end) (start a multiple of the panel width).
+    private readonly struct RowPanelsWork(float* x, float* weights, float* output, int inFeatures) : IPartitionedWork
+    {
+        public void Invoke(int partition, int start, int end) =>
+            GemmF32.MultiplyRowPrepacked(end - start, inFeatures, new ReadOnlySpan<float>(x, inFeatures),
+                new ReadOnlySpan<float>(weights + (long)start * inFeatures, GemmF32.PanelsLength(inFeatures, end - start)),
+                new Span<float>(output + start, end - start), accumulate: false, GemmF32.Best == KernelVariant.Avx512 ? KernelVariant.Avx512 : KernelVariant.Avx2Fma);
+    }
+
+    // Several samples: the rows packed for the 6 x 16 micro-kernel.
+    private void InferRows(ReadOnlySpan<float> input, int samples, Span<float> output, InferenceWorkspace workspace)
+    {
+        Span<float> rows = workspace.Packed(GemmF32.PackedRowsLength(samples, InFeatures));
+        GemmF32.PackRows(input, InFeatures, samples, InFeatures, rows);
+        if (workspace.LayerThreads > 1)
+        {
+            fixed (float* a = rows, b = _inferenceWeights, y = output)
+            {
+                WorkPartition.Run(workspace.LayerThreads, OutFeatures, GemmF32.PanelWidth,
+                    new PanelColumnsWork(a, rows.Length, b, y, samples, InFeatures, OutFeatures));
+            }
+        }
+        else
+        {
+            GemmF32.MultiplyPrepacked(samples, OutFeatures, InFeatures, rows, _inferenceWeights, output, OutFeatures, accumulate: false);
         }
     }
 
