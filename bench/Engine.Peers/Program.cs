@@ -6,6 +6,7 @@ using System.Text;
 using Engine;
 using Engine.Data;
 using Engine.IO;
+using Engine.Inference;
 using Engine.Kernels;
 using Engine.Layers;
 using Engine.Onnx;
@@ -176,15 +177,18 @@ using (var peer = new TorchPeer(network))
         network.Threads = threads;
         torch.set_num_threads(threads);
         using InferenceSession ortFloat = Session(floatOnnx, threads, int8: false), ortInt8 = Session(int8Onnx, threads, int8: true);
+        // Ours through the Predictor, the embedding front door (inference-only: prepacked weights, fused steps, no
+        // backward caches), as ONNX Runtime and libtorch run inference-only too.
+        var predictorOptions = new PredictorOptions { Threads = threads };
+        Predictor oursFloatPredictor = Predictor.FromNetwork(network, [1, 32, 32], mean, std, predictorOptions);
+        Predictor oursInt8Predictor = Predictor.FromNetwork(quantized, predictorOptions);
         foreach (int batch in new[] { 1, 64 })
         {
             float[] input = Images(batch), logits = new float[batch * 10];
-            var x = new FloatTensor(batch, 1, 32, 32);
-            input.CopyTo(x.Data);
-            double oursFloat = Median(() => network.Forward(x));
+            double oursFloat = Median(() => oursFloatPredictor.Predict(input, batch, logits));
             double onnxFloat = Median(() => RunOrt(ortFloat, input, batch, logits));
             double torchFloat = Median(peer.Inference(input, batch));
-            double oursInt8 = Median(() => quantized.Predict(input, batch, logits, threads));
+            double oursInt8 = Median(() => oursInt8Predictor.Predict(input, batch, logits));
             double onnxInt8 = Median(() => RunOrt(ortInt8, input, batch, logits));
             rows.Add([$"{batch}", $"{threads}", Ms(oursFloat), Ms(onnxFloat), Ms(torchFloat), $"{onnxFloat / oursFloat:F2}", $"{torchFloat / oursFloat:F2}",
                       Ms(oursInt8), Ms(onnxInt8), $"{onnxInt8 / oursInt8:F2}", $"{oursFloat / oursInt8:F2}"]);
