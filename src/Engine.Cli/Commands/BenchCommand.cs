@@ -248,9 +248,11 @@ internal static class BenchCommand
             fastest = Math.Min(fastest, Stopwatch.GetTimestamp() - t0);
         }
 
-        // Room for every call the run can make at the fastest warm-up pace, with a margin, so the loop never grows it.
+        // Room for every call the run can make at four times the fastest warm-up pace, so the loop never grows it: after a
+        // short warm-up the JIT's last tier (or a worker thread that has spun up) can still make calls faster than any
+        // warm-up call was, and a full array would end the run before its time.
         long budget = (long)(durations.Seconds * Stopwatch.Frequency);
-        long capacity = budget / Math.Max(1, fastest) * 5 / 4 + 16;
+        long capacity = budget / Math.Max(1, fastest) * 4 + 16;
         long[] ticks = new long[Math.Clamp(capacity, minimumCalls, MaxRecordedCalls)];
         int calls = 0;
         long inCalls = 0;
