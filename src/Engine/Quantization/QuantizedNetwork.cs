@@ -93,12 +93,11 @@ public sealed unsafe class QuantizedNetwork
 
     /// <summary>
     /// Whether a single sample on several threads splits the bands of the pooled convolution (conv2) between them
-    /// (<see cref="QuantizedConv2d.ForwardPooled"/>). Off: measured on the shared 2-core machine, the hand-off to a
-    /// sleeping worker made batch 1 on 2 threads 1.5x slower than on 1 (docs/quantization.md, "12. Batch 1 on two threads"),
-    /// and batch 1 on 2 threads must never be slower than on 1. The results are the same bytes either way (tests).
-    /// Not for concurrent use with Predict.
+    /// (<see cref="QuantizedConv2d.ForwardPooled"/>). On by default: on a quiet machine a single image took 171 us split
+    /// on two threads against 208 us on one (docs/quantization.md, "12. Batch 1 on two threads"). The results are the
+    /// same bytes either way (tests). Benchmarks turn it off to compare. Not for concurrent use with Predict.
     /// </summary>
-    internal bool SplitSingleSample { get; set; }
+    internal bool SplitSingleSample { get; set; } = true;
 
     /// <summary>The layers, first to last.</summary>
     public IReadOnlyList<QuantizedLayer> Layers => _layers;
