@@ -24,14 +24,9 @@ public class FusedInferenceBenchmarks
     [Params(1, 2)]
     public int Threads { get; set; }
 
-    /// <summary>How long the workers spin for their next run before they sleep, in microseconds (WorkerPool; 100 by default).</summary>
-    [Params(0, 100)]
-    public int Spin { get; set; }
-
     [GlobalSetup]
     public void Setup()
     {
-        Engine.Kernels.WorkerPool.SpinMicroseconds = Spin;
         Sequential network = SeedNetwork.Create(seed: 1);
         _fused = new InferenceNetwork(network, [1, 32, 32], 0f, 1f, fuse: true);
         _layered = new InferenceNetwork(network, [1, 32, 32], 0f, 1f, fuse: false);

@@ -56,11 +56,11 @@ internal static unsafe class WinogradF32
     public static int ChunkCount(in ConvGeometry g) => (TileCount(g) + ChunkTiles - 1) / ChunkTiles;
 
     /// <summary>
-    /// Threads one image's chunks are split over: up to one per chunk. For conv2 (2 chunks per image) batch-1 inference
-    /// on two threads took 90 us split against 130 us on one thread, with workers that spin briefly between runs
-    /// (WorkerPool); docs/float-engine.md.
+    /// Threads worth splitting one image's chunks over, at most <paramref name="threads"/>: one unless every thread gets
+    /// at least 4 chunks. For conv2 (2 chunks per image) batch-1 inference on two threads measured slower split (waking
+    /// the second thread costs about as much as a chunk) than on one; docs/float-engine.md.
     /// </summary>
-    public static int ThreadsFor(in ConvGeometry g, int threads) => Math.Max(1, Math.Min(threads, ChunkCount(g)));
+    public static int ThreadsFor(in ConvGeometry g, int threads) => Math.Max(1, Math.Min(threads, ChunkCount(g) / 4));
 
     // The padded image covers every input tile: 4 tiles + 2 rows, and 4 more columns so that the shifted load of the
     // last 8-tile group (columns 4 tw + 4 .. 4 tw + 35) stays inside the row.

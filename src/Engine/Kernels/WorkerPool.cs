@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 
 namespace Engine.Kernels;
@@ -6,8 +5,7 @@ namespace Engine.Kernels;
 /// <summary>
 /// Teams of persistent background threads that run the partitions of a <see cref="WorkPartition.Run{TWork}"/>, with
 /// nothing allocated per run: each team keeps one reusable runner object per struct work type (made the first time the
-/// team sees it), workers spin for up to <see cref="SpinMicroseconds"/> after a run and then wait on semaphores, and
-/// completion is a countdown. The caller's thread runs partition 0.
+/// team sees it), workers wait on semaphores, and completion is a countdown. The caller's thread runs partition 0.
 /// <para>
 /// A run takes an idle team, or starts a new one while there are fewer teams than processors, so concurrent callers
 /// (two predictors, or sixteen threads sharing one) each get helpers instead of queueing behind one pool. Past that
@@ -21,13 +19,6 @@ internal sealed class WorkerPool
     private static int s_teams;
 
     [ThreadStatic] private static bool t_insidePartition;
-
-    /// <summary>
-    /// How long a worker spins for its next run before it sleeps, in microseconds. Waking a sleeping thread costs about
-    /// 10 us, as much as a batch-1 layer's share of work; in a stream of batch-1 calls the next run comes within 100 us
-    /// (FusedInferenceBenchmarks, docs/float-engine.md 3.1). Benchmarks set 0 to compare.
-    /// </summary>
-    internal static long SpinMicroseconds { get; set; } = 100;
 
     private readonly List<Worker> _workers = [];
     private readonly CountdownEvent _done = new(0);
@@ -123,29 +114,14 @@ internal sealed class WorkerPool
 
         public void Start() => _start.Release();
 
-        // Spins for up to SpinMicroseconds after a run before it sleeps on the semaphore: waking a sleeping thread costs
-        // about as much as a batch-1 layer's share of work, and in a stream of batch-1 calls the next run comes within
-        // that window.
-        private void AwaitStart()
-        {
-            long deadline = Stopwatch.GetTimestamp() + SpinMicroseconds * Stopwatch.Frequency / 1_000_000;
-            while (!_start.Wait(0))
-            {
-                if (Stopwatch.GetTimestamp() > deadline)
-                {
-                    _start.Wait();
-                    return;
-                }
-                Thread.SpinWait(16);
-            }
-        }
-
         private void Loop()
         {
             t_insidePartition = true;   // a run nested in a partition goes inline rather than waiting for a team
             while (true)
             {
-                AwaitStart();
+                // SemaphoreSlim spins briefly before it sleeps. Longer spinning was measured slower here: a spinning
+                // worker takes cycles from the thread doing the serial work between runs (18 against 16 ms, batch 64).
+                _start.Wait();
                 try
                 {
                     _pool._runner!.Invoke(_partition);
