@@ -151,12 +151,14 @@ public sealed class CliTests : IDisposable
     {
         Assert.SkipWhen(OperatingSystem.IsWindows(), "sends SIGINT with kill(1).");
         string model = Path.Combine(_dir, "model.safetensors");
-        using var process = CliRunner.Start("train", "--epochs", "3", "--threads", "1", "--out", model);
+        // Enough epochs that training cannot finish before the signal lands, even when a busy test host reads the
+        // progress line late: a training step takes about 40 ms, so three epochs once ran out in the time it took.
+        using var process = CliRunner.Start("train", "--epochs", "20", "--threads", "1", "--out", model);
         var started = new TaskCompletionSource();
         var stderr = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) =>
         {
-            if (e.Data is { } line && line.StartsWith("epoch 1/3 batch", StringComparison.Ordinal))
+            if (e.Data is { } line && line.StartsWith("epoch 1/20 batch", StringComparison.Ordinal))
             {
                 started.TrySetResult();
             }
