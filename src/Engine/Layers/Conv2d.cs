@@ -175,13 +175,9 @@ public sealed unsafe class Conv2d : WeightedLayer
         : ImplicitConvF32.Supports(g) ? RawKernel.Implicit
         : RawKernel.Im2ColPanels;
 
-    // Multiply-adds per sample below which splitting one sample between threads costs more than it saves: a hand-off
-    // (waking a worker and waiting for it) takes about 9 us on the 2-core machine. conv1 (0.3 M, about 11 us at batch 1)
-    // stays on one thread; conv2 (18.9 M, about 180 us; 9.4 M when pruned by half) is split.
-    private const long MinSplitMultiplyAdds = 2_000_000;
-
-    private int SplitThreads(in ConvGeometry g, int layerThreads) =>
-        layerThreads > 1 && (long)OutChannels * g.ColumnRows * g.ColumnCols >= MinSplitMultiplyAdds ? layerThreads : 1;
+    // Threads one sample's raw convolution is split between (InferenceWorkspace.SplitThreads: only where it pays).
+    private int SplitThreads(in ConvGeometry g, InferenceWorkspace workspace) =>
+        workspace.SplitThreads((long)OutChannels * g.ColumnRows * g.ColumnCols);
 
     private ConvGeometry InferenceGeometry(ReadOnlySpan<int> sampleShape)
     {
@@ -305,7 +301,7 @@ public sealed unsafe class Conv2d : WeightedLayer
         // Rows per band: whole windows, as many as keep the band's raw outputs near BandFloats (at least one window row).
         int bandRows = pool * Math.Max(1, Math.Min(pooledRows, BandFloats / Math.Max(1, cout * outW * pool)));
         int bands = (usedRows + bandRows - 1) / bandRows;
-        int threads = Math.Min(SplitThreads(g, workspace.LayerThreads), bands);
+        int threads = Math.Min(SplitThreads(g, workspace), bands);
         int bandLength = cout * bandRows * outW;
         Span<float> bandScratch = workspace.Band(threads * bandLength);
         for (int n = 0; n < samples; n++)
@@ -378,7 +374,7 @@ public sealed unsafe class Conv2d : WeightedLayer
                 fixed (float* py = y, pp = padded)
                 fixed (int* po = offsets)
                 {
-                    WorkPartition.Run(SplitThreads(g, workspace.LayerThreads), g.OutHeight, 1, new RawRowsWork(this, kernel, g, pp, po, py));
+                    WorkPartition.Run(SplitThreads(g, workspace), g.OutHeight, 1, new RawRowsWork(this, kernel, g, pp, po, py));
                 }
                 break;
             case RawKernel.Im2ColPanels:

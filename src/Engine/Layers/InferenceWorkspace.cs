@@ -19,6 +19,18 @@ public sealed class InferenceWorkspace
     /// </summary>
     public int LayerThreads { get; internal set; } = 1;
 
+    // Multiply-adds per sample below which splitting one sample's layer between threads costs more than it saves: a
+    // hand-off (waking a worker and waiting for it) takes about 9 us on the 2-core machine, and far more when the other
+    // core is busy with another process. conv1 (0.3 M, about 11 us at batch 1) and fc1 (0.5 M, about 24 us) stay on one
+    // thread; conv2 by the implicit GEMM (18.9 M, about 180 us; 9.4 M when pruned by half) is split.
+    private const long MinSplitMultiplyAdds = 2_000_000;
+
+    /// <summary>
+    /// Threads a layer splits one sample's work of <paramref name="multiplyAdds"/> between: <see cref="LayerThreads"/>
+    /// where that pays for the hand-off, else 1.
+    /// </summary>
+    internal int SplitThreads(long multiplyAdds) => LayerThreads > 1 && multiplyAdds >= MinSplitMultiplyAdds ? LayerThreads : 1;
+
     /// <summary>First activation buffer, at least <paramref name="length"/> floats.</summary>
     public Span<float> ActivationA(int length) => ScratchBuffer.Grow(ref _activationA, length);
 

@@ -90,7 +90,7 @@ public sealed unsafe class Linear : WeightedLayer
             {
                 // One sample (batch-1 latency): no packing, several output panels' FMA chains at once, and the panels
                 // split between threads only where the layer is large enough to pay for the hand-off.
-                int threads = workspace.LayerThreads > 1 && (long)InFeatures * OutFeatures >= MinSplitMultiplyAdds ? workspace.LayerThreads : 1;
+                int threads = workspace.SplitThreads((long)InFeatures * OutFeatures);
                 fixed (float* x = input, b = _inferenceWeights, y = output)
                 {
                     WorkPartition.Run(threads, OutFeatures, GemmF32.PanelWidth, new RowPanelsWork(x, b, y, InFeatures));
@@ -113,12 +113,6 @@ public sealed unsafe class Linear : WeightedLayer
             TensorPrimitives.Add(row, bias, row);
         }
     }
-
-    // Weights (in x out) below which one sample's product stays on one thread. A hand-off costs about 9 us here (waking a
-    // worker and waiting for it, measured on the 2-core machine) and far more when the other core is busy with another
-    // process; fc1 at batch 1 takes about 24 us on one thread, so splitting it saves at best a few microseconds and risks
-    // much more: only a product of the size of a convolution (Conv2d's rule, 2 M multiply-adds) is split.
-    private const long MinSplitMultiplyAdds = 2_000_000;
 
     // y[start..end) of one sample from the weight panels [start, end) (start a multiple of the panel width).
     private readonly struct RowPanelsWork(float* x, float* weights, float* output, int inFeatures) : IPartitionedWork

@@ -93,8 +93,8 @@ public sealed unsafe class QuantizedNetwork
 
     /// <summary>
     /// Whether a single sample on several threads splits the bands of the pooled convolution (conv2) between them
-    /// (<see cref="QuantizedConv2d.ForwardPooled"/>). On by default: on a quiet machine a single image took 144-146 us
-    /// split on two threads against 190-193 us on one (docs/quantization.md, "12. Batch 1 on two threads"). The results
+    /// (<see cref="QuantizedConv2d.ForwardPooled"/>). On by default: on a quiet machine a single image took 156-157 us
+    /// split on two threads against 201-202 us on one (engine bench) (docs/quantization.md, "12. Batch 1 on two threads"). The results
     /// are the same bytes either way (tests). Benchmarks turn it off to compare. Not for concurrent use with Predict.
     /// </summary>
     internal bool SplitSingleSample { get; set; } = true;
