@@ -1,7 +1,5 @@
 using System.CommandLine;
-using System.CommandLine.Help;
 using Engine.Cli;
-using Engine.Cli.Commands;
 using Spectre.Console;
 
 if (Console.IsOutputRedirected)
@@ -10,19 +8,7 @@ if (Console.IsOutputRedirected)
     AnsiConsole.Profile.Width = 240;
 }
 
-// The root is named "engine" whatever the executable is called (Engine.Cli.dll, or the "engine" tool command), so help
-// and usage lines name the command the documents use. A plain Command needs the help and version options added.
-var root = new Command("engine", "engine: a pure-managed CNN engine that trains, prunes and quantizes a small network on MNIST.")
-{
-    new HelpOption(),
-    new VersionOption(),
-    TrainCommand.Create(),
-    EvalCommand.Create(),
-    PruneCommand.Create(),
-    QuantizeCommand.Create(),
-    ExportCommand.Create(),
-    BenchCommand.Create(),
-};
+Command root = EngineCommandLine.Create();
 
 Interruption.Install();
 ParseResult parse = root.Parse(args);
