@@ -22,6 +22,7 @@ var root = new Command("engine", "engine: a pure-managed CNN engine that trains,
     QuantizeCommand.Create(),
     ExportCommand.Create(),
     BenchCommand.Create(),
+    DemoCommand.Create(),
 };
 
 Interruption.Install();
