@@ -190,6 +190,7 @@ internal static class DemoPipeline
         QuantizedModelFile.Save(prunedInt8, Out(PrunedInt8File));
         GradientStatisticsFile.Save(statistics, Out(StatisticsFile));
 
+        string[] prunable = [.. PruningGroups.Find(network, InputShape).Select(g => g.Name)];
         var stages = models.Select((m, i) =>
         {
             IReadOnlyList<LayerSize> size = NetworkSize.Describe(m.Source, InputShape);
@@ -203,8 +204,9 @@ internal static class DemoPipeline
             Threads = settings.Threads,
             Training = epochs.Select(e => new DemoEpoch(e.Epoch, e.TrainLoss, e.TrainAccuracy, e.TestAccuracy, e.Seconds)).ToList(),
             Neurons = Neurons(network, statistics, settings),
-            NeuronsKept = [.. pruned.SelectMany(p => p.Value.Before.Zip(p.Value.After,
-                (before, after) => new DemoNeuronsKept(NeuronImportance.Name(p.Key), before.Name, before.Neurons, after.Neurons)))],
+            NeuronsKept = [.. pruned.SelectMany(p => p.Value.Before.Zip(p.Value.After)
+                .Where(layer => prunable.Contains(layer.First.Name))
+                .Select(layer => new DemoNeuronsKept(NeuronImportance.Name(p.Key), layer.First.Name, layer.First.Neurons, layer.Second.Neurons)))],
             PruningSweep = sweep,
             WeightHistogram = Histogram(network, int8),
             Stages = stages,

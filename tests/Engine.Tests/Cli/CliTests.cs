@@ -153,30 +153,10 @@ public sealed class CliTests : IDisposable
         string model = Path.Combine(_dir, "model.safetensors");
         // Enough epochs that training cannot finish before the signal lands, even when a busy test host reads the
         // progress line late: a training step takes about 40 ms, so three epochs once ran out in the time it took.
-        using var process = CliRunner.Start("train", "--epochs", "20", "--threads", "1", "--out", model);
-        var started = new TaskCompletionSource();
-        var stderr = new System.Text.StringBuilder();
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is { } line && line.StartsWith("epoch 1/20 batch", StringComparison.Ordinal))
-            {
-                started.TrySetResult();
-            }
-        };
-        process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        await started.Task.WaitAsync(TimeSpan.FromMinutes(2), TestContext.Current.CancellationToken);
-
-        using (var kill = System.Diagnostics.Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync(TestContext.Current.CancellationToken);
-        }
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(TimeSpan.FromMinutes(1));
-        await process.WaitForExitAsync(timeout.Token);   // also drains the redirected streams
-        Assert.Equal(130, process.ExitCode);
-        Assert.Contains("engine: error: interrupted; nothing was written.", stderr.ToString());
+        (int exitCode, string stderr) = await CliRunner.InterruptWhen(line => line.StartsWith("epoch 1/20 batch", StringComparison.Ordinal),
+            "train", "--epochs", "20", "--threads", "1", "--out", model);
+        Assert.Equal(130, exitCode);
+        Assert.Contains("engine: error: interrupted; nothing was written.", stderr);
         Assert.False(File.Exists(model));
         Assert.Empty(Directory.GetFiles(_dir));
     }
