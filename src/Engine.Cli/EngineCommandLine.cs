@@ -21,5 +21,6 @@ internal static class EngineCommandLine
         QuantizeCommand.Create(),
         ExportCommand.Create(),
         BenchCommand.Create(),
+        DemoCommand.Create(),
     };
 }

@@ -148,7 +148,7 @@ internal static class TrainCommand
         return reports;
     }
 
-    private sealed class ProgressBar(ProgressTask task) : ITrainingObserver
+    internal sealed class ProgressBar(ProgressTask task) : ITrainingObserver
     {
         public void OnBatch(in BatchReport r)
         {
@@ -158,7 +158,7 @@ internal static class TrainCommand
         }
     }
 
-    private sealed class PlainLines : ITrainingObserver
+    internal sealed class PlainLines : ITrainingObserver
     {
         public void OnBatch(in BatchReport r)
         {

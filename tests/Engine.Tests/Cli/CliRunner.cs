@@ -47,6 +47,43 @@ internal static class CliRunner
     }
 
     /// <summary>
+    /// Starts the executable, sends it SIGINT (Ctrl-C) as soon as it prints a standard-output line that satisfies
+    /// <paramref name="ready"/>, and asserts that it stopped as the contract says: exit code 130 and
+    /// "interrupted; nothing was written." on standard error. (Skipped on Windows, which has no kill(1).)
+    /// </summary>
+    public static async Task AssertInterruptedCleanly(Func<string, bool> ready, params string[] args)
+    {
+        Assert.SkipWhen(OperatingSystem.IsWindows(), "sends SIGINT with kill(1).");
+        using var process = Start(args);
+        var seen = new TaskCompletionSource();
+        var stderr = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line && ready(line))
+            {
+                seen.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, e) => { lock (stderr) { stderr.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await seen.Task.WaitAsync(TimeSpan.FromMinutes(2), TestContext.Current.CancellationToken);
+
+        using (var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill!.WaitForExitAsync(TestContext.Current.CancellationToken);
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromMinutes(1));
+        await process.WaitForExitAsync(timeout.Token);   // also drains the redirected streams
+        Assert.Equal(130, process.ExitCode);
+        lock (stderr)
+        {
+            Assert.Contains("engine: error: interrupted; nothing was written.", stderr.ToString());
+        }
+    }
+
+    /// <summary>
     /// The accuracy of a model file on the test split of <paramref name="dataDirectory"/>, computed here, in process and
     /// sample by sample through <see cref="Engine.Inference.Predictor.Classify"/>: a value the command did not compute.
     /// </summary>
