@@ -16,15 +16,17 @@ internal static class CliRunner
         }
     }
 
-    public static Result Run(params string[] args)
+    public static Result Run(params string[] args) => Run(TimeSpan.FromMinutes(3), args);
+
+    public static Result Run(TimeSpan timeout, params string[] args)
     {
         using var process = Start(args);
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"engine {string.Join(' ', args)} did not finish in 3 minutes.");
+            throw new TimeoutException($"engine {string.Join(' ', args)} did not finish in {timeout.TotalMinutes:F0} minutes.");
         }
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Engine.Data;
 using Engine.Layers;
+using Engine.Tests.Cli;
 using Engine.Tests.Data;
 using Engine.Training;
 
@@ -33,5 +34,45 @@ public sealed class SlowDocsTests
             rows.Add(FormattableString.Invariant($"| {seed} | {100 * last.TestAccuracy:F2}% | {last.TrainLoss:F4} |"));
         }
         GeneratedSections.Check("docs/training.md", "training-seeds", string.Join("\n", rows));
+    }
+
+    /// <summary>
+    /// Runs <c>engine demo --threads 2</c> as the README's first command does on a two-core machine and checks the
+    /// README's excerpt of its final table: model, accuracy, parameters, file size and multiply-accumulates must be what
+    /// the run printed (the demo is deterministic for a seed and thread count); the two timing columns come from the run
+    /// the README names and are not compared.
+    /// </summary>
+    [Fact]
+    public void The_readme_demo_table_is_what_the_demo_prints()
+    {
+        Assert.SkipUnless(Enabled, "runs the whole demo (minutes); set ENGINE_SLOW_DOCS=1 to run it.");
+        string output = Path.Combine(Path.GetTempPath(), $"engine-demo-{Guid.NewGuid():N}");
+        try
+        {
+            CliRunner.Result run = CliRunner.Run(TimeSpan.FromMinutes(15), "demo", "--threads", "2", "--out", output);
+            Assert.True(run.ExitCode == 0, run.StdErr);
+            string[] lines = run.StdOut.ReplaceLineEndings("\n").Split('\n');
+            int title = Array.FindLastIndex(lines, l => l.Trim().StartsWith("engine demo: ", StringComparison.Ordinal) && l.Contains("epoch", StringComparison.Ordinal));
+            Assert.True(title >= 0, "the demo printed no final table:\n" + run.StdOut);
+            string excerpt = "```text\n" + string.Join("\n", lines[title..].Where(l => l.Trim().Length > 0)) + "\n```";
+            GeneratedSections.Check("README.md", "demo-table", excerpt, SameModels);
+        }
+        finally
+        {
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>The rows of two printed demo tables name the same models with the same figures, timings apart.</summary>
+    private static bool SameModels(string inFile, string computed)
+    {
+        static string[][] Rows(string text) => [.. text.Split('\n')
+            .Where(l => l.TrimStart().StartsWith('|'))
+            .Select(l => l.Trim().Trim('|').Split('|').Select(c => c.Trim()).Take(5).ToArray())];
+        string[][] a = Rows(inFile), b = Rows(computed);
+        return a.Length > 0 && a.Length == b.Length && a.Zip(b).All(p => p.First.SequenceEqual(p.Second));
     }
 }
