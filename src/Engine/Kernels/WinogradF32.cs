@@ -77,7 +77,7 @@ internal static unsafe class WinogradF32
     // Floats between the matrices of consecutive positions in V or M: a channel count times ChunkTiles plus one cache line,
     // so that the 36 values of one tile, read or written together by the transforms, do not all fall into the same L1
     // set (conv2: 64 x 32 floats = 8 KiB apart without the padding, 36 lines competing for 8 ways).
-    private static int PositionStride(int channels) => channels * ChunkTiles + 16;
+    internal static int PositionStride(int channels) => channels * ChunkTiles + 16;
 
     /// <summary>Floats of the scratch <see cref="TransformFilters"/> needs: the 36 unpacked Cout x Cin matrices.</summary>
     public static int FilterScratchLength(int outChannels, int inChannels) => Positions * (outChannels * inChannels + 16);
@@ -191,6 +191,19 @@ internal static unsafe class WinogradF32
         o[5 * stride] = c;
     }
 
+    /// <summary>
+    /// Where <see cref="Prepare"/> puts pixel (0, 0) of channel 0 in the padded image; pixel (h, w) of channel c is at this
+    /// offset + c <see cref="PaddedChannelStride"/> + h <see cref="PaddedRowStride"/> + w. A producer that writes the image
+    /// there itself, into a buffer zeroed beforehand, prepares it without the copy (the fused conv1 -> conv2 inference step).
+    /// </summary>
+    public static int PaddedImageOffset(in ConvGeometry g) => g.PadHeight * PaddedWidth(g) + g.PadWidth;
+
+    /// <summary>Floats between consecutive rows of the padded image.</summary>
+    public static int PaddedRowStride(in ConvGeometry g) => PaddedWidth(g);
+
+    /// <summary>Floats between consecutive channels of the padded image.</summary>
+    public static int PaddedChannelStride(in ConvGeometry g) => PaddedHeight(g) * PaddedWidth(g);
+
     /// <summary>Copies the image into <paramref name="padded"/> (<see cref="PaddedLength"/> floats), zero around it and past the last tile.</summary>
     public static void Prepare(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> padded)
     {
@@ -264,7 +277,7 @@ internal static unsafe class WinogradF32
     // V[xi, c, tile] for the chunk's tiles, written in the GEMM's panel layout: position xi's Cin x ChunkTiles matrix
     // as panels of nr tiles, v[xi][(t / nr) Cin nr + c nr + t % nr].
     [SkipLocalsInit]
-    private static void TransformInput(in ConvGeometry g, float* padded, int t0, int count, int lanes, int nr, float* v)
+    internal static void TransformInput(in ConvGeometry g, float* padded, int t0, int count, int lanes, int nr, float* v)
     {
         int cin = g.Channels, tw = TilesWide(g), hp = PaddedHeight(g), wp = PaddedWidth(g), plane = hp * wp;
         Vector256<float>* rows = stackalloc Vector256<float>[Positions];   // B^T applied along rows: r[i, l]
@@ -374,7 +387,7 @@ internal static unsafe class WinogradF32
     }
 
     // M[xi] (Cout x lanes, leading dimension ChunkTiles) = U[xi] (packed Cout x Cin) V[xi] (Cin x lanes, panels of nr).
-    private static void MultiplyPositions(int cin, int cout, float* u, float* v, float* m, int lanes, int nr)
+    internal static void MultiplyPositions(int cin, int cout, float* u, float* v, float* m, int lanes, int nr)
     {
         long packedLength = GemmF32.PackedRowsLength(cout, cin);
         for (int xi = 0; xi < Positions; xi++)
@@ -411,7 +424,7 @@ internal static unsafe class WinogradF32
 
     // Y = A^T M A per tile and output channel, plus bias, optionally ReLU, written to y[o, 4 th + i, 4 tw + j] inside the image.
     [SkipLocalsInit]
-    private static void TransformOutput(in ConvGeometry g, int cout, float* m, float* bias, bool hasBias, bool relu, int t0, int count, float* y)
+    internal static void TransformOutput(in ConvGeometry g, int cout, float* m, float* bias, bool hasBias, bool relu, int t0, int count, float* y)
     {
         int tw = TilesWide(g), oh = g.OutHeight, ow = g.OutWidth, pixels = oh * ow;
         long positionStride = PositionStride(cout);
