@@ -17,7 +17,7 @@ namespace Engine.Benchmarks;
 public unsafe class PrunedStageBenchmarks
 {
     private const int Batch = 64;
-    private InferenceNetwork _network = null!;
+    private InferenceNetwork _network = null!, _unchained = null!;
     private Conv2d _conv1 = null!, _conv2 = null!;
     private Linear _fc1 = null!, _fc2 = null!;
     private FloatTensor _input = null!;
@@ -41,6 +41,7 @@ public unsafe class PrunedStageBenchmarks
             network = StructuredPruner.Apply(network, plan, inputShape);
         }
         _network = new InferenceNetwork(network, inputShape, 0f, 1f);
+        _unchained = new InferenceNetwork(network, inputShape, 0f, 1f, fuse: true, chain: false);
         _conv1 = (Conv2d)network.Layers.First(l => l.Name == "conv1").Layer;
         _conv2 = (Conv2d)network.Layers.First(l => l.Name == "conv2").Layer;
         _fc1 = (Linear)network.Layers.First(l => l.Name == "fc1").Layer;
@@ -83,6 +84,13 @@ public unsafe class PrunedStageBenchmarks
     public float[] WholeTwoThreads()
     {
         _network.Predict(_input.Data, Batch, _logits, 2);
+        return _logits;
+    }
+
+    /// <summary>The whole inference path with conv1 and conv2 as two fused steps (not chained), on <paramref name="threads"/>.</summary>
+    public float[] WholeUnchained(int threads)
+    {
+        _unchained.Predict(_input.Data, Batch, _logits, threads);
         return _logits;
     }
 

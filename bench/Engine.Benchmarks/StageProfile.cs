@@ -15,6 +15,8 @@ internal static class StageProfile
         {
             ("whole, 1 thread", b => b.Whole()),
             ("whole, 2 threads", b => b.WholeTwoThreads()),
+            ("whole, 1 thread, conv1 and conv2 unchained", b => b.WholeUnchained(1)),
+            ("whole, 2 threads, conv1 and conv2 unchained", b => b.WholeUnchained(2)),
             ("conv1", b => b.Conv1()),
             ("winograd pad", b => b.WinogradPad()),
             ("winograd input transform", b => b.WinogradInputTransform()),

@@ -407,7 +407,14 @@ internal static unsafe class WinogradF32
                         {
                             float* tile = c + (long)(ic + ir) * ChunkTiles + j0;
                             int rows = Math.Min(6, mc - ir);
-                            if (nr == 32)
+                            if (nr == 32 && rows <= 4)
+                            {
+                                // The last rows of an output-channel count that is not a multiple of 6 (64 = 10 x 6 + 4;
+                                // 32 = 5 x 6 + 2 after pruning): 4 rows' multiply-adds rather than 6, each output the same
+                                // chain as in the 6-row kernel.
+                                GemmF32.MicroKernel4x32(kc, block + (long)ir * kc, new GemmF32.PackedRows512(panel), tile, ChunkTiles, p0 > 0, rows);
+                            }
+                            else if (nr == 32)
                             {
                                 GemmF32.MicroKernel6x32(kc, block + (long)ir * kc, new GemmF32.PackedRows512(panel), tile, ChunkTiles, p0 > 0, rows, nr);
                             }
