@@ -446,12 +446,14 @@ internal static unsafe class WinogradF32
         Vector256<float>* cols = stackalloc Vector256<float>[4 * InputTile];   // A^T applied down the columns: c[i, b]
         Vector256<float>* outRow = stackalloc Vector256<float>[4];
         float* spill = stackalloc float[4 * Lanes];
-        for (int group = 0; group < count; group += Lanes)
+        // Channel by channel, every group of the chunk: the groups of one channel read the same cache lines of M (32 tiles,
+        // 128 bytes per position) one after the other, each brought into L1 once rather than once per group.
+        for (int o = 0; o < cout; o++)
         {
-            int first = t0 + group, th = first / tw, rowTile = first % tw;
-            bool contiguous = group + Lanes <= count && rowTile + Lanes <= tw && (rowTile + Lanes) * OutputTile <= ow && th * OutputTile + 3 < oh;
-            for (int o = 0; o < cout; o++)
+            for (int group = 0; group < count; group += Lanes)
             {
+                int first = t0 + group, th = first / tw, rowTile = first % tw;
+                bool contiguous = group + Lanes <= count && rowTile + Lanes <= tw && (rowTile + Lanes) * OutputTile <= ow && th * OutputTile + 3 < oh;
                 float* src = m + (long)o * ChunkTiles + group;
                 for (int b = 0; b < InputTile; b++)
                 {
