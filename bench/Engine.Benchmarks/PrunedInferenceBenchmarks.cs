@@ -18,7 +18,7 @@ public class PrunedInferenceBenchmarks
     private Sequential _full = null!;
     private Sequential _pruned = null!;
     private FloatTensor _input = null!;
-    private InferenceNetwork _fullInference = null!, _prunedInference = null!;
+    private InferenceNetwork _fullInference = null!, _prunedInference = null!, _fullUnchained = null!, _prunedUnchained = null!;
     private float[] _logits = null!;
 
     /// <summary>Threads the kernels may use.</summary>
@@ -36,6 +36,8 @@ public class PrunedInferenceBenchmarks
         _input = BenchmarkInputs.Images(64);
         _fullInference = new InferenceNetwork(_full, inputShape, 0f, 1f);
         _prunedInference = new InferenceNetwork(_pruned, inputShape, 0f, 1f);
+        _fullUnchained = new InferenceNetwork(_full, inputShape, 0f, 1f, fuse: true, chain: false);
+        _prunedUnchained = new InferenceNetwork(_pruned, inputShape, 0f, 1f, fuse: true, chain: false);
         _logits = new float[64 * 10];
     }
 
@@ -60,6 +62,22 @@ public class PrunedInferenceBenchmarks
     public float[] Conv2HalfPrunedInference()
     {
         _prunedInference.Predict(_input.Data, 64, _logits, Threads);
+        return _logits;
+    }
+
+    /// <summary>The unpruned network through the inference path, conv1 and conv2 as two steps (before the chained step).</summary>
+    [Benchmark]
+    public float[] UnprunedInferenceUnchained()
+    {
+        _fullUnchained.Predict(_input.Data, 64, _logits, Threads);
+        return _logits;
+    }
+
+    /// <summary>conv2 pruned by half, through the inference path, conv1 and conv2 as two steps.</summary>
+    [Benchmark]
+    public float[] Conv2HalfPrunedInferenceUnchained()
+    {
+        _prunedUnchained.Predict(_input.Data, 64, _logits, Threads);
         return _logits;
     }
 }

@@ -75,19 +75,25 @@ internal static unsafe class DirectConvF32
     /// + (oh - firstRow) OW + ow]. Disjoint row ranges can run on different threads. With a <paramref name="bias"/>
     /// (and <paramref name="relu"/>) the inference epilogue is applied in registers before the store, y = max(raw + b, 0):
     /// the same two operations as the bias add and <see cref="ReluF32.Forward"/> after it, so the same bits.
+    /// <paramref name="rowStride"/> (0: OW) puts output row oh at y + (oh - firstRow) rowStride, so that the rows can land
+    /// inside a wider buffer, such as the zero-padded image the next convolution reads (<see cref="WinogradF32.PaddedImageOffset"/>).
     /// </summary>
     public static void Compute(in ConvGeometry g, ReadOnlySpan<float> weights, int outChannels, ReadOnlySpan<float> padded,
         int firstRow, int rowCount, Span<float> y, int channelStride, KernelVariant variant, ReadOnlySpan<float> bias = default,
-        bool relu = false)
+        bool relu = false, int rowStride = 0)
     {
+        if (rowStride == 0)
+        {
+            rowStride = g.OutWidth;
+        }
         if (!bias.IsEmpty && bias.Length < outChannels)
         {
             throw new ArgumentException($"direct convolution: {bias.Length} biases for {outChannels} output channels.");
         }
         int depth = g.ColumnRows, outW = g.OutWidth, hp = g.Height + 2 * g.PadHeight, wp = g.Width + 2 * g.PadWidth;
         if (!Computes(g) || outChannels < 0 || firstRow < 0 || rowCount < 0 || firstRow + rowCount > g.OutHeight
-            || weights.Length < outChannels * depth || padded.Length < PaddedLength(g) || channelStride < rowCount * outW
-            || (outChannels > 0 && rowCount > 0 && y.Length < (long)(outChannels - 1) * channelStride + rowCount * outW))
+            || weights.Length < outChannels * depth || padded.Length < PaddedLength(g) || rowStride < outW || channelStride < (rowCount - 1) * rowStride + outW
+            || (outChannels > 0 && rowCount > 0 && y.Length < (long)(outChannels - 1) * channelStride + (long)(rowCount - 1) * rowStride + outW))
         {
             throw new ArgumentException($"direct convolution: rows [{firstRow}, +{rowCount}) or spans do not fit {g} with {outChannels} output channels.");
         }
@@ -118,7 +124,7 @@ internal static unsafe class DirectConvF32
             for (int oh = firstRow; oh < firstRow + rowCount; oh++)
             {
                 float* x = px + (long)oh * wp;
-                float* yRow = py + (long)(oh - firstRow) * outW;
+                float* yRow = py + (long)(oh - firstRow) * rowStride;
                 int ow = 0;
                 if (variant == KernelVariant.Avx512)
                 {

@@ -77,7 +77,7 @@ internal static unsafe class WinogradF32
     // Floats between the matrices of consecutive positions in V or M: a channel count times ChunkTiles plus one cache line,
     // so that the 36 values of one tile, read or written together by the transforms, do not all fall into the same L1
     // set (conv2: 64 x 32 floats = 8 KiB apart without the padding, 36 lines competing for 8 ways).
-    private static int PositionStride(int channels) => channels * ChunkTiles + 16;
+    internal static int PositionStride(int channels) => channels * ChunkTiles + 16;
 
     /// <summary>Floats of the scratch <see cref="TransformFilters"/> needs: the 36 unpacked Cout x Cin matrices.</summary>
     public static int FilterScratchLength(int outChannels, int inChannels) => Positions * (outChannels * inChannels + 16);
@@ -191,6 +191,19 @@ internal static unsafe class WinogradF32
         o[5 * stride] = c;
     }
 
+    /// <summary>
+    /// Where <see cref="Prepare"/> puts pixel (0, 0) of channel 0 in the padded image; pixel (h, w) of channel c is at this
+    /// offset + c <see cref="PaddedChannelStride"/> + h <see cref="PaddedRowStride"/> + w. A producer that writes the image
+    /// there itself, into a buffer zeroed beforehand, prepares it without the copy (the fused conv1 -> conv2 inference step).
+    /// </summary>
+    public static int PaddedImageOffset(in ConvGeometry g) => g.PadHeight * PaddedWidth(g) + g.PadWidth;
+
+    /// <summary>Floats between consecutive rows of the padded image.</summary>
+    public static int PaddedRowStride(in ConvGeometry g) => PaddedWidth(g);
+
+    /// <summary>Floats between consecutive channels of the padded image.</summary>
+    public static int PaddedChannelStride(in ConvGeometry g) => PaddedHeight(g) * PaddedWidth(g);
+
     /// <summary>Copies the image into <paramref name="padded"/> (<see cref="PaddedLength"/> floats), zero around it and past the last tile.</summary>
     public static void Prepare(ReadOnlySpan<float> image, in ConvGeometry g, Span<float> padded)
     {
@@ -264,28 +277,36 @@ internal static unsafe class WinogradF32
     // V[xi, c, tile] for the chunk's tiles, written in the GEMM's panel layout: position xi's Cin x ChunkTiles matrix
     // as panels of nr tiles, v[xi][(t / nr) Cin nr + c nr + t % nr].
     [SkipLocalsInit]
-    private static void TransformInput(in ConvGeometry g, float* padded, int t0, int count, int lanes, int nr, float* v)
+    internal static void TransformInput(in ConvGeometry g, float* padded, int t0, int count, int lanes, int nr, float* v)
     {
         int cin = g.Channels, tw = TilesWide(g), hp = PaddedHeight(g), wp = PaddedWidth(g), plane = hp * wp;
         Vector256<float>* rows = stackalloc Vector256<float>[Positions];   // B^T applied along rows: r[i, l]
         float* gathered = stackalloc float[Positions * Lanes];
-        int* bases = stackalloc int[Lanes];
+        int* allBases = stackalloc int[ChunkTiles];
+        bool* contiguousGroups = stackalloc bool[ChunkTiles / Lanes];
         Vector256<float>* col = stackalloc Vector256<float>[InputTile];
         long positionStride = PositionStride(cin);
         for (int group = 0; group < lanes; group += Lanes)
         {
             int first = t0 + group, rowTile = first % tw;
-            bool contiguous = group + Lanes <= count && rowTile + Lanes <= tw;   // 8 tiles side by side in one tile row
+            contiguousGroups[group / Lanes] = group + Lanes <= count && rowTile + Lanes <= tw;   // 8 tiles side by side in one tile row
             for (int lane = 0; lane < Lanes; lane++)
             {
                 int t = first + lane;
-                bases[lane] = group + lane < count ? t / tw * OutputTile * wp + t % tw * OutputTile : -1;
+                allBases[group + lane] = group + lane < count ? t / tw * OutputTile * wp + t % tw * OutputTile : -1;
             }
-            float* dst = v + group / nr * cin * nr + group % nr;
-            for (int c = 0; c < cin; c++, dst += nr)
+        }
+        // Channel by channel, every group of the chunk: the groups of one channel fill the same cache lines of V (32 tiles,
+        // 128 bytes per position), which are then written whole while in L1 rather than half by one group and half by the
+        // next, a whole channel loop (72 KiB of V) later.
+        for (int c = 0; c < cin; c++)
+        {
+            float* image = padded + (long)c * plane;
+            for (int group = 0; group < lanes; group += Lanes)
             {
-                float* image = padded + (long)c * plane;
-                if (contiguous)
+                int* bases = allBases + group;
+                float* dst = v + group / nr * cin * nr + (long)c * nr + group % nr;
+                if (contiguousGroups[group / Lanes])
                 {
                     float* tile = image + bases[0];
                     for (int i = 0; i < InputTile; i++, tile += wp)
@@ -374,7 +395,7 @@ internal static unsafe class WinogradF32
     }
 
     // M[xi] (Cout x lanes, leading dimension ChunkTiles) = U[xi] (packed Cout x Cin) V[xi] (Cin x lanes, panels of nr).
-    private static void MultiplyPositions(int cin, int cout, float* u, float* v, float* m, int lanes, int nr)
+    internal static void MultiplyPositions(int cin, int cout, float* u, float* v, float* m, int lanes, int nr)
     {
         long packedLength = GemmF32.PackedRowsLength(cout, cin);
         for (int xi = 0; xi < Positions; xi++)
@@ -394,7 +415,14 @@ internal static unsafe class WinogradF32
                         {
                             float* tile = c + (long)(ic + ir) * ChunkTiles + j0;
                             int rows = Math.Min(6, mc - ir);
-                            if (nr == 32)
+                            if (nr == 32 && rows <= 4)
+                            {
+                                // The last rows of an output-channel count that is not a multiple of 6 (64 = 10 x 6 + 4;
+                                // 32 = 5 x 6 + 2 after pruning): 4 rows' multiply-adds rather than 6, each output the same
+                                // chain as in the 6-row kernel.
+                                GemmF32.MicroKernel4x32(kc, block + (long)ir * kc, new GemmF32.PackedRows512(panel), tile, ChunkTiles, p0 > 0, rows);
+                            }
+                            else if (nr == 32)
                             {
                                 GemmF32.MicroKernel6x32(kc, block + (long)ir * kc, new GemmF32.PackedRows512(panel), tile, ChunkTiles, p0 > 0, rows, nr);
                             }
@@ -411,19 +439,21 @@ internal static unsafe class WinogradF32
 
     // Y = A^T M A per tile and output channel, plus bias, optionally ReLU, written to y[o, 4 th + i, 4 tw + j] inside the image.
     [SkipLocalsInit]
-    private static void TransformOutput(in ConvGeometry g, int cout, float* m, float* bias, bool hasBias, bool relu, int t0, int count, float* y)
+    internal static void TransformOutput(in ConvGeometry g, int cout, float* m, float* bias, bool hasBias, bool relu, int t0, int count, float* y)
     {
         int tw = TilesWide(g), oh = g.OutHeight, ow = g.OutWidth, pixels = oh * ow;
         long positionStride = PositionStride(cout);
         Vector256<float>* cols = stackalloc Vector256<float>[4 * InputTile];   // A^T applied down the columns: c[i, b]
         Vector256<float>* outRow = stackalloc Vector256<float>[4];
         float* spill = stackalloc float[4 * Lanes];
-        for (int group = 0; group < count; group += Lanes)
+        // Channel by channel, every group of the chunk: the groups of one channel read the same cache lines of M (32 tiles,
+        // 128 bytes per position) one after the other, each brought into L1 once rather than once per group.
+        for (int o = 0; o < cout; o++)
         {
-            int first = t0 + group, th = first / tw, rowTile = first % tw;
-            bool contiguous = group + Lanes <= count && rowTile + Lanes <= tw && (rowTile + Lanes) * OutputTile <= ow && th * OutputTile + 3 < oh;
-            for (int o = 0; o < cout; o++)
+            for (int group = 0; group < count; group += Lanes)
             {
+                int first = t0 + group, th = first / tw, rowTile = first % tw;
+                bool contiguous = group + Lanes <= count && rowTile + Lanes <= tw && (rowTile + Lanes) * OutputTile <= ow && th * OutputTile + 3 < oh;
                 float* src = m + (long)o * ChunkTiles + group;
                 for (int b = 0; b < InputTile; b++)
                 {

@@ -318,6 +318,72 @@ public sealed unsafe class Conv2d : WeightedLayer
         }
     }
 
+    /// <summary>
+    /// Whether <see cref="InferChained"/> runs <paramref name="producer"/> (the direct kernel with its bias and
+    /// <paramref name="producerEpilogue"/>'s ReLU, no pooling) on samples of <paramref name="producerSampleShape"/> straight
+    /// into this layer's Winograd input, followed by this layer with <paramref name="epilogue"/>.
+    /// </summary>
+    internal bool CanChainAfter(Conv2d producer, ReadOnlySpan<int> producerSampleShape, FusedEpilogue producerEpilogue, FusedEpilogue epilogue)
+    {
+        if (producerEpilogue.Pool != 1 || producer.OutChannels != InChannels || !producer.CanFuse(producerSampleShape, producerEpilogue))
+        {
+            return false;
+        }
+        var g1 = new ConvGeometry(producer.InChannels, producerSampleShape[1], producerSampleShape[2], producer.KernelSize, producer.KernelSize,
+            producer.Stride, producer.Stride, producer.Padding, producer.Padding);
+        if (producer.RawKernelFor(g1) != RawKernel.Direct)
+        {
+            return false;
+        }
+        ReadOnlySpan<int> shape = [InChannels, g1.OutHeight, g1.OutWidth];
+        if (!CanFuse(shape, epilogue))
+        {
+            return false;
+        }
+        var g = new ConvGeometry(InChannels, g1.OutHeight, g1.OutWidth, KernelSize, KernelSize, Stride, Stride, Padding, Padding);
+        return RawKernelFor(g) == RawKernel.Winograd;
+    }
+
+    /// <summary>
+    /// <paramref name="producer"/> (a shallow convolution on the direct kernel, + bias, ReLU per
+    /// <paramref name="producerEpilogue"/>) and then this Winograd convolution with <paramref name="epilogue"/>, one sample
+    /// at a time, on one thread: the producer writes each sample's activations straight into the zero-padded tile grid
+    /// that Winograd's input transform reads (<see cref="WinogradF32.PaddedImageOffset"/>), so they are neither written
+    /// out for the whole batch nor copied into the grid (<see cref="WinogradF32.Prepare"/>), and they stay in L2 between
+    /// the two convolutions. The grid's border is zeroed once per call: the producer never writes it. Every value is
+    /// computed by the same operations as <see cref="InferFused"/> of the producer followed by <see cref="InferFused"/>
+    /// of this layer, so the same bits. Output: [samples, Cout, OH / k, OW / k].
+    /// </summary>
+    internal void InferChained(Conv2d producer, FusedEpilogue producerEpilogue, ReadOnlySpan<float> input, ReadOnlySpan<int> producerSampleShape,
+        int samples, Span<float> output, InferenceWorkspace workspace, FusedEpilogue epilogue)
+    {
+        if (!CanChainAfter(producer, producerSampleShape, producerEpilogue, epilogue))
+        {
+            throw new InvalidOperationException($"{Description}: cannot run chained after {producer.Description} on samples {FloatTensor.Format(producerSampleShape)}.");
+        }
+        ConvGeometry g1 = producer.InferenceGeometry(producerSampleShape);
+        ConvGeometry g = InferenceGeometry([InChannels, g1.OutHeight, g1.OutWidth]);
+        int pool = epilogue.Pool, outW = g.OutWidth, cout = OutChannels;
+        int pooledRows = g.OutHeight / pool, usedRows = pooledRows * pool, outSize = cout * pooledRows * (outW / pool);
+        int paddedLength = WinogradF32.PaddedLength(g), chunkLength = WinogradF32.ChunkScratchLength(InChannels, cout);
+        int inputPaddedLength = DirectConvF32.PaddedLength(g1), origin = WinogradF32.PaddedImageOffset(g);
+        Span<float> scratch = workspace.Scratch(paddedLength + chunkLength + inputPaddedLength);
+        Span<float> padded = scratch[..paddedLength], chunk = scratch.Slice(paddedLength, chunkLength);
+        Span<float> inputPadded = scratch.Slice(paddedLength + chunkLength, inputPaddedLength);
+        Span<float> raw = workspace.Band(cout * g.ColumnCols);
+        padded.Clear();
+        Span<float> activations = padded[origin..];
+        for (int n = 0; n < samples; n++)
+        {
+            DirectConvF32.Pad(input.Slice(n * g1.InputSize, g1.InputSize), g1, inputPadded);
+            DirectConvF32.Compute(g1, producer._inferenceDirectWeights, producer.OutChannels, inputPadded, 0, g1.OutHeight, activations,
+                WinogradF32.PaddedChannelStride(g), DirectConvF32.Best, producer.Bias.Value.Data, producerEpilogue.Relu, WinogradF32.PaddedRowStride(g));
+            WinogradF32.Compute(g, _inferenceWinograd, cout, default, relu: false, padded, raw, chunk, 0, WinogradF32.ChunkCount(g), WinogradF32.Best);
+            ConvEpilogueF32.Apply(raw, g.ColumnCols, cout, usedRows, outW, Bias.Value.Data, epilogue.Relu, pool,
+                output.Slice(n * outSize, outSize), pooledRows * (outW / pool), ConvEpilogueF32.Best);
+        }
+    }
+
     // Raw outputs per band of the fused path: 32 KiB, so a band stays in L1 between the convolution and the epilogue.
     private const int BandFloats = 8192;
 

@@ -20,12 +20,14 @@ public sealed unsafe class InferenceNetwork
     private readonly Step[] _steps;
 
     // Layers [First, First + Count) run as one step: alone (Count 1, Epilogue null), or a convolution fused with the ReLU
-    // and/or average pooling after it (Conv2d.InferFused).
-    private readonly record struct Step(int First, int Count, Conv2d.FusedEpilogue? Epilogue);
+    // and/or average pooling after it (Conv2d.InferFused). ChainsWithNext: this fused step (a shallow convolution on the
+    // direct kernel) and the next (a Winograd convolution) run together sample by sample (Conv2d.InferChained) when the
+    // layers are not splitting their own work between threads.
+    private readonly record struct Step(int First, int Count, Conv2d.FusedEpilogue? Epilogue, bool ChainsWithNext = false);
 
     // A Conv2d followed by a ReLU, an AvgPool2d with stride equal to its window, or both, becomes one fused step where the
     // convolution can run it (Conv2d.CanFuse); every other layer is a step of its own.
-    private Step[] Plan(bool fuse)
+    private Step[] Plan(bool fuse, bool chain)
     {
         var steps = new List<Step>();
         for (int i = 0; i < _layers.Length;)
@@ -55,8 +57,21 @@ public sealed unsafe class InferenceNetwork
             steps.Add(new Step(i, 1, null));
             i++;
         }
+        for (int k = 0; chain && k + 1 < steps.Count; k++)
+        {
+            if (steps[k].Epilogue is { } first && steps[k + 1].Epilogue is { } second
+                && _layers[steps[k].First].Layer is Conv2d producer && _layers[steps[k + 1].First].Layer is Conv2d consumer
+                && consumer.CanChainAfter(producer, _sampleShapes[steps[k].First], first, second))
+            {
+                steps[k] = steps[k] with { ChainsWithNext = true };
+                k++;
+            }
+        }
         return [.. steps];
     }
+
+    /// <summary>How many fused steps run chained with the next (Conv2d.InferChained): for tests and benchmarks.</summary>
+    internal int ChainedSteps => _steps.Count(s => s.ChainsWithNext);
 
     /// <summary>How many layers run fused with a convolution (0 when nothing is fused): for tests and benchmarks.</summary>
     internal int FusedLayers => _steps.Where(s => s.Epilogue is not null).Sum(s => s.Count);
@@ -73,9 +88,10 @@ public sealed unsafe class InferenceNetwork
 
     /// <summary>
     /// As the public constructor; <paramref name="fuse"/> false runs every layer on its own (the reference the fused steps
-    /// are tested and benchmarked against).
+    /// are tested and benchmarked against); <paramref name="chain"/> false keeps a shallow convolution and the Winograd
+    /// convolution after it as two steps (Conv2d.InferChained's reference).
     /// </summary>
-    internal InferenceNetwork(Sequential network, int[] inputShape, float inputMean, float inputStd, bool fuse)
+    internal InferenceNetwork(Sequential network, int[] inputShape, float inputMean, float inputStd, bool fuse, bool chain = true)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(inputShape);
@@ -110,7 +126,7 @@ public sealed unsafe class InferenceNetwork
         {
             layer.PrepareInference();
         }
-        _steps = Plan(fuse);
+        _steps = Plan(fuse, chain);
         InputMean = inputMean;
         InputStd = inputStd;
     }
@@ -178,12 +194,24 @@ public sealed unsafe class InferenceNetwork
         var output = new Span<float>(outputs + (long)start * OutputLength, n * OutputLength);
         Span<float> current = workspace.ActivationA(n * _largestActivation);
         Span<float> next = workspace.ActivationB(n * _largestActivation);
-        foreach (Step step in _steps)
+        for (int s = 0; s < _steps.Length; s++)
         {
+            Step step = _steps[s];
             int i = step.First, after = step.First + step.Count;
+            bool chained = step.ChainsWithNext && workspace.LayerThreads == 1;
+            if (chained)
+            {
+                after = _steps[s + 1].First + _steps[s + 1].Count;
+            }
             ReadOnlySpan<float> source = i == 0 ? input : current[..(n * _sampleSizes[i])];
             Span<float> target = after == _layers.Length ? output : next[..(n * _sampleSizes[after])];
-            if (step.Epilogue is { } epilogue)
+            if (chained)
+            {
+                ((Conv2d)_layers[_steps[s + 1].First].Layer).InferChained((Conv2d)_layers[i].Layer, step.Epilogue!.Value, source,
+                    _sampleShapes[i], n, target, workspace, _steps[s + 1].Epilogue!.Value);
+                s++;
+            }
+            else if (step.Epilogue is { } epilogue)
             {
                 ((Conv2d)_layers[i].Layer).InferFused(source, _sampleShapes[i], n, target, workspace, epilogue);
             }

@@ -29,6 +29,31 @@ public class FusedInferenceTests
         }
     }
 
+    public static TheoryData<string> ChainedNetworks() => ["seed", "pruned", "chained-odd"];
+
+    [Theory]
+    [MemberData(nameof(ChainedNetworks))]
+    public void Chained_conv1_into_winograd_equals_the_two_fused_steps_bit_for_bit(string name)
+    {
+        (Sequential network, int[] sample, _) = Build(name);
+        var chained = new InferenceNetwork(network, sample, 0f, 1f, fuse: true, chain: true);
+        var separate = new InferenceNetwork(network, sample, 0f, 1f, fuse: true, chain: false);
+        Assert.Equal(0, separate.ChainedSteps);
+        // The chained step needs the direct kernel and Winograd (AVX2 + FMA); elsewhere nothing is chained.
+        Assert.Equal(GemmF32.HasAvx2Fma ? 1 : 0, chained.ChainedSteps);
+        foreach (int batch in new[] { 1, 2, 5, 16 })
+        {
+            float[] x = TestData.Uniform(batch * chained.InputLength, (ulong)(70 + batch));
+            float[] expected = Predict(separate, x, batch, threads: 1);
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                Assert.True(BitsEqual(expected, Predict(chained, x, batch, threads)), $"{name}, batch {batch}, {threads} threads");
+            }
+            // Called again on the same workspaces: the padded grid's border must still be zero.
+            Assert.True(BitsEqual(expected, Predict(chained, x, batch, threads: 1)), $"{name}, batch {batch}, second call");
+        }
+    }
+
     [Fact]
     public void Batch_one_outputs_equal_the_same_samples_inside_a_batch_bit_for_bit()
     {
@@ -57,6 +82,15 @@ public class FusedInferenceTests
             case "pruned":
                 // conv2 with 32 filters, as after 50% structured pruning: the partial 6-row tiles of the implicit kernel.
                 return (SeedNetwork.Create(seed: 4, conv2Channels: 32), [1, 32, 32], 5);
+            case "chained-odd":
+                // conv1: depth 18 on the direct kernel, ReLU; conv2: 8 -> 16 by Winograd on a 10 x 14 image (3 x 4 tiles, the
+                // last row and column of tiles cut by the image's edge), then a pool of 2.
+                var chainedNetwork = new Sequential(
+                    ("conv1", new Conv2d(2, 8, 3, stride: 1, padding: 1)), ("relu1", new ReLU()),
+                    ("conv2", new Conv2d(8, 16, 3, stride: 1, padding: 1)), ("relu2", new ReLU()), ("pool2", new AvgPool2d(2)),
+                    ("flatten", new Flatten()), ("fc", new Linear(16 * 5 * 7, 3)));
+                chainedNetwork.Initialize(new SeededRandom(6));
+                return (chainedNetwork, [2, 10, 14], 5);
             default:
                 // conv1: depth 18 (direct kernel), ReLU only; conv2: depth 45 (implicit), a pool of 3 without ReLU that drops
                 // the last row and two columns (floor mode); conv3: depth 63 on a width of 8 (neither kernel: not fused).

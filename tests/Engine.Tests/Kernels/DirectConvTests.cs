@@ -91,6 +91,48 @@ public class DirectConvTests
         }
     }
 
+    [Theory]
+    [InlineData(5, 9, 45)]    // 32 + 8 + 5 columns: every path of every variant
+    [InlineData(32, 32, 32)]  // conv1 into conv2's Winograd grid (row stride 36)
+    public void Rows_written_with_a_row_stride_equal_the_dense_rows_and_leave_the_gaps_alone(int cout, int h, int w)
+    {
+        // The chained inference step writes conv1's rows into Winograd's padded grid: rows rowStride apart, channels
+        // further apart, with bias and ReLU; each variant must write the dense result's values and nothing in between.
+        var g = new ConvGeometry(1, h, w, 3, 3, 1, 1, 1, 1);
+        float[] image = TestData.Uniform(g.InputSize, 41), weights = TestData.Uniform(cout * g.ColumnRows, 42), bias = TestData.Uniform(cout, 43);
+        float[] padded = new float[DirectConvF32.PaddedLength(g)];
+        DirectConvF32.Pad(image, g, padded);
+        int rowStride = w + 4, channelStride = (h + 2) * rowStride;
+        float[] dense = new float[cout * g.ColumnCols];
+        DirectConvF32.Compute(g, weights, cout, padded, 0, h, dense, g.ColumnCols, KernelVariant.Scalar, bias, relu: true);
+        foreach (KernelVariant variant in DirectConvF32.SupportedVariants)
+        {
+            float[] strided = new float[cout * channelStride];
+            Array.Fill(strided, float.NaN);
+            DirectConvF32.Compute(g, weights, cout, padded, 0, h, strided.AsSpan(rowStride + 1), channelStride, variant, bias, relu: true, rowStride);
+            for (int c = 0; c < cout; c++)
+            {
+                for (int r = 0; r < h + 2; r++)
+                {
+                    for (int x = 0; x < rowStride; x++)
+                    {
+                        float value = strided[c * channelStride + r * rowStride + x];
+                        bool inside = r >= 1 && r <= h && x >= 1 && x <= w;
+                        if (inside)
+                        {
+                            Assert.True(BitConverter.SingleToInt32Bits(dense[(c * h + r - 1) * w + x - 1]) == BitConverter.SingleToInt32Bits(value),
+                                $"{variant}, channel {c}, row {r}, column {x}");
+                        }
+                        else
+                        {
+                            Assert.True(float.IsNaN(value), $"{variant} wrote a gap: channel {c}, row {r}, column {x}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Conv1_equals_the_implicit_gemm_bit_for_bit()
     {
