@@ -351,6 +351,35 @@ public static unsafe class GemmS8U8
         MultiplyPacked(m, n, k, packedA, packedB, c, ldc, variant);
     }
 
+    /// <summary>
+    /// One 4 x 16 tile, tile[r * ld + t] = sum over the k depth of row block a and panel b (packed for
+    /// <paramref name="variant"/>, <paramref name="groups"/> depth groups): the micro-kernel <see cref="MultiplyPacked"/>
+    /// runs, for kernels that consume a tile while it is in L1 (<see cref="PooledGemmQ8"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Tile(int groups, int* a, byte* b, int* tile, int ld, KernelVariant variant)
+    {
+        switch (variant)
+        {
+            case KernelVariant.AvxVnni:
+                MicroKernelVnni4x16(groups, a, b, tile, ld);
+                break;
+            case KernelVariant.Avx2Fma:
+                MicroKernel4x16(groups, a, b, tile, ld);
+                break;
+            default:
+                PortableTile(groups, a, b, tile);
+                if (ld != PanelWidth)
+                {
+                    for (int r = RowBlock - 1; r > 0; r--)
+                    {
+                        new Span<int>(tile + r * PanelWidth, PanelWidth).CopyTo(new Span<int>(tile + r * ld, PanelWidth));
+                    }
+                }
+                break;
+        }
+    }
+
     /// <summary>The reference: three loops in int32.</summary>
     private static void Scalar(int m, int n, int k, ReadOnlySpan<sbyte> a, int lda, ReadOnlySpan<byte> b, int ldb, Span<int> c, int ldc)
     {
