@@ -244,6 +244,7 @@ public class Int8LayerProfileBenchmarks
     private int _pool;
     private float[] _images = null!, _logits = null!;
     private byte[] _inputCodes = null!, _conv1Codes = null!, _conv2Codes = null!, _fc1Codes = null!, _output = null!;
+    private byte[] _bordered = null!, _packed = null!;
     private int[] _conv1Shape = null!, _conv2Shape = null!;
     private readonly QuantizedWorkspace _workspace = new();
     private QuantizedWorkspace[] _workspaces = null!;
@@ -273,6 +274,10 @@ public class Int8LayerProfileBenchmarks
         _output = new byte[Batch * 64 * 32 * 32];
         _logits = new float[Batch * 10];
         _workspaces = [_workspace];
+        var conv2Geometry = new ConvGeometry(32, 32, 32, 3, 3, 1, 1, 1, 1);
+        _bordered = new byte[ConvPackQ8.ScratchLength(conv2Geometry)];
+        ConvPackQ8.Border(_conv1Codes.AsSpan(0, conv2Geometry.InputSize), conv2Geometry, (byte)_conv2.Input.ZeroPoint, _bordered);
+        _packed = new byte[GemmS8U8.PackedActivationsLength(conv2Geometry.ColumnRows, _pool * 32, GemmS8U8.Best)];
     }
 
     /// <summary>The whole network: quantize, every layer, logits.</summary>
@@ -340,6 +345,27 @@ public class Int8LayerProfileBenchmarks
         _conv2.ForwardPooled(_conv1Codes, _conv2Shape, Batch, _pool, _output, _workspaces, 0, 1);
         _conv2.PoolsInTiles = true;
         return _output;
+    }
+
+    /// <summary>conv2's packing alone: the 8 bands of 4 rows of each of 64 bordered images, two panels per load (the default).</summary>
+    [Benchmark]
+    public byte[] Conv2Pack() => PackConv2(pairPanels: true);
+
+    /// <summary>As <see cref="Conv2Pack"/>, panel by panel (before).</summary>
+    [Benchmark]
+    public byte[] Conv2PackPanelByPanel() => PackConv2(pairPanels: false);
+
+    private byte[] PackConv2(bool pairPanels)
+    {
+        var g = new ConvGeometry(32, 32, 32, 3, 3, 1, 1, 1, 1);
+        for (int s = 0; s < Batch; s++)
+        {
+            for (int row = 0; row < g.OutHeight; row += _pool)
+            {
+                ConvPackQ8.PackBorderedRows(_bordered, g, row, row + _pool, _packed, GemmS8U8.Best, pairPanels);
+            }
+        }
+        return _packed;
     }
 
     /// <summary>fc1 (4096 -> 128, ReLU fused).</summary>
