@@ -288,28 +288,13 @@ public class Int8LayerProfileBenchmarks
         return _logits;
     }
 
-    /// <summary>
-    /// The whole network as before <see cref="PooledGemmQ8"/> and the bordered conv1 output: conv2 pooled a band of int32
-    /// accumulators at a time, its input copied into a bordered buffer.
-    /// </summary>
+    /// <summary>The whole network with conv2 pooled a band of int32 accumulators at a time (before <see cref="PooledGemmQ8"/>).</summary>
     [Benchmark]
-    public float[] PredictBefore()
+    public float[] PredictBandAccumulators()
     {
         _conv2.PoolsInTiles = false;
-        _network.WritesBorderedInputs = false;
         _network.Predict(_images, Batch, _logits, 1);
         _conv2.PoolsInTiles = true;
-        _network.WritesBorderedInputs = true;
-        return _logits;
-    }
-
-    /// <summary>The whole network with only the tile-pooled conv2 (its input still copied into a bordered buffer).</summary>
-    [Benchmark]
-    public float[] PredictTilesOnly()
-    {
-        _network.WritesBorderedInputs = false;
-        _network.Predict(_images, Batch, _logits, 1);
-        _network.WritesBorderedInputs = true;
         return _logits;
     }
 

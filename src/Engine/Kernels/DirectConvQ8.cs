@@ -39,31 +39,12 @@ internal static unsafe class DirectConvQ8
     /// </summary>
     public static void MultiplyRequantize(int m, int n, int k, ReadOnlySpan<int> packedA, ReadOnlySpan<byte> packedB,
         ReadOnlySpan<int> addends, ReadOnlySpan<int> mantissas, ReadOnlySpan<int> shifts, ReadOnlySpan<int> weightZeroPoints,
-        int zeroPoint, int low, int high, Span<byte> y, int ldy, KernelVariant variant) =>
-        MultiplyRequantize(m, n, k, packedA, packedB, addends, mantissas, shifts, weightZeroPoints, zeroPoint, low, high, y, ldy,
-            Math.Max(n, 1), Math.Max(n, 1), variant);
-
-    /// <summary>
-    /// As above, with the n columns written as rows of <paramref name="rowWidth"/> pixels <paramref name="rowStride"/>
-    /// bytes apart: column j goes to y[c * ldy + (j / rowWidth) rowStride + j % rowWidth]. A convolution thus writes its
-    /// output straight into the middle of the next convolution's zero-point-bordered image (rowStride = OW + 2 pw). Rows
-    /// must be whole panels (rowWidth a multiple of 16) unless rowStride = rowWidth = n.
-    /// </summary>
-    public static void MultiplyRequantize(int m, int n, int k, ReadOnlySpan<int> packedA, ReadOnlySpan<byte> packedB,
-        ReadOnlySpan<int> addends, ReadOnlySpan<int> mantissas, ReadOnlySpan<int> shifts, ReadOnlySpan<int> weightZeroPoints,
-        int zeroPoint, int low, int high, Span<byte> y, int ldy, int rowWidth, int rowStride, KernelVariant variant)
+        int zeroPoint, int low, int high, Span<byte> y, int ldy, KernelVariant variant)
     {
-        bool flat = rowWidth == rowStride && rowWidth >= n;
-        int rows = flat ? 1 : n / Math.Max(rowWidth, 1);
-        if (!flat && (rowWidth <= 0 || rowWidth % GemmS8U8.PanelWidth != 0 || rowStride < rowWidth || n % rowWidth != 0))
-        {
-            throw new ArgumentException($"direct int8 convolution: rows of {rowWidth} pixels {rowStride} apart do not split {n} columns into whole panels.");
-        }
-        int span = flat ? n : (rows - 1) * rowStride + rowWidth;           // bytes of one channel's output
-        if (m < 0 || n < 0 || k <= 0 || ldy < span || addends.Length < m || mantissas.Length < m || shifts.Length < m
+        if (m < 0 || n < 0 || k <= 0 || ldy < n || addends.Length < m || mantissas.Length < m || shifts.Length < m
             || (weightZeroPoints.Length != 0 && weightZeroPoints.Length < m)
             || packedA.Length < GemmS8U8.PackedWeightsLength(m, k, variant) || packedB.Length < GemmS8U8.PackedActivationsLength(k, n, variant)
-            || (m > 0 && n > 0 && (long)(m - 1) * ldy + span > y.Length) || low < 0 || high > byte.MaxValue || low > high)
+            || (m > 0 && n > 0 && (long)(m - 1) * ldy + n > y.Length) || low < 0 || high > byte.MaxValue || low > high)
         {
             throw new ArgumentException($"direct int8 convolution: operands do not fit m={m}, n={n}, k={k}, ldy={ldy}, clamp [{low}, {high}].");
         }
@@ -94,9 +75,6 @@ internal static unsafe class DirectConvQ8
                 {
                     int cols = Math.Min(width, n - j0);
                     byte* b = pb + (long)panel * panelLength;
-                    // Where column j0 is written: j0 itself, or its place in a row of a bordered image (a panel never
-                    // crosses a row there).
-                    int at = flat ? j0 : j0 / rowWidth * rowStride + j0 % rowWidth;
                     if (variant == KernelVariant.Scalar)
                     {
                         PortableRow(groups, a, b, pt);
@@ -107,7 +85,7 @@ internal static unsafe class DirectConvQ8
                                 pt[t] -= zw * PortableColumnSum(groups, b, t);
                             }
                         }
-                        RequantizeS32.RowScalar<byte>(tile[..cols], addend, mantissa, shift, zeroPoint, low, high, new Span<byte>(row + at, cols));
+                        RequantizeS32.RowScalar<byte>(tile[..cols], addend, mantissa, shift, zeroPoint, low, high, new Span<byte>(row + j0, cols));
                         continue;
                     }
                     Vector256<int> low8, high8;
@@ -132,7 +110,7 @@ internal static unsafe class DirectConvQ8
                     {
                         // All 16 pixels in one zmm: half the requantization instructions; vpmovdb narrows exactly.
                         Vector512<int> codes = RequantizeS32.Lanes(Vector512.Create(low8, high8), addend, mantissa, shift, zeroPoint, low, high);
-                        Avx512F.ConvertToVector128Byte(codes).Store(row + at);
+                        Avx512F.ConvertToVector128Byte(codes).Store(row + j0);
                         continue;
                     }
                     if (cols == width && vector)
@@ -141,12 +119,12 @@ internal static unsafe class DirectConvQ8
                         Vector256<int> codes1 = RequantizeS32.Lanes(high8, addend, mantissa, shift, zeroPoint, low, high);
                         // Lanes are inside [low, high] c [0, 255]: the truncating narrows are exact and keep lane order.
                         Vector256<ushort> words = Vector256.Narrow(codes0.AsUInt32(), codes1.AsUInt32());
-                        Vector128.Narrow(words.GetLower(), words.GetUpper()).Store(row + at);
+                        Vector128.Narrow(words.GetLower(), words.GetUpper()).Store(row + j0);
                         continue;
                     }
                     Avx.Store(pt, low8);
                     Avx.Store(pt + 8, high8);
-                    RequantizeS32.RowScalar<byte>(tile[..cols], addend, mantissa, shift, zeroPoint, low, high, new Span<byte>(row + at, cols));
+                    RequantizeS32.RowScalar<byte>(tile[..cols], addend, mantissa, shift, zeroPoint, low, high, new Span<byte>(row + j0, cols));
                 }
             }
         }

@@ -69,55 +69,6 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
     }
 
     /// <summary>
-    /// Whether <see cref="ForwardBordered"/> can run on inputs of <paramref name="sampleShape"/>: the direct kernel, with
-    /// output rows of whole panels (OW a multiple of 16).
-    /// </summary>
-    internal bool CanWriteBordered(ReadOnlySpan<int> sampleShape) =>
-        UsesDirectKernel && Geometry(sampleShape).OutWidth % GemmS8U8.PanelWidth == 0;
-
-    /// <summary>
-    /// <see cref="Forward"/>, with each sample's output written as the zero-point-bordered image the next convolution
-    /// reads (<see cref="ConvPackQ8.Border"/>): [OC, OH + 2 <paramref name="pad"/>, OW + 2 <paramref name="pad"/>], the
-    /// codes in the middle, <paramref name="fill"/> (the next layer's input zero point) around them. The next layer's
-    /// <see cref="ForwardPooled"/> then reads it in place instead of copying every row into a bordered buffer
-    /// (docs/quantization.md, "15. Pooling inside the GEMM's tiles, conv1 writing conv2's border"). The same codes as
-    /// <see cref="Forward"/> then <see cref="ConvPackQ8.Border"/> (tests).
-    /// </summary>
-    internal void ForwardBordered(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, int pad, byte fill, Span<byte> output,
-        QuantizedWorkspace workspace)
-    {
-        ConvGeometry g = Geometry(sampleShape);
-        if (!CanWriteBordered(sampleShape) || pad < 0)
-        {
-            throw new InvalidOperationException($"{Name}: cannot write a bordered output for input [{string.Join(", ", sampleShape.ToArray())}] and pad {pad}.");
-        }
-        int pixels = g.ColumnCols, paddedW = g.OutWidth + 2 * pad, plane = (g.OutHeight + 2 * pad) * paddedW, size = OutFeatures * plane;
-        if (input.Length < (long)samples * g.InputSize || output.Length < (long)samples * size)
-        {
-            throw new ArgumentException($"{Name}: {samples} samples do not fit input {input.Length} and bordered output {output.Length}.");
-        }
-        Span<byte> packed = workspace.Packed(ConvPackQ8.PackedLength(g, Variant));
-        Span<byte> scratch = workspace.Scratch(ConvPackQ8.ScratchLength(g));
-        for (int s = 0; s < samples; s++)
-        {
-            Span<byte> y = output.Slice(s * size, size);
-            ConvPackQ8.Pack(input.Slice(s * g.InputSize, g.InputSize), g, (byte)Input.ZeroPoint, scratch, packed, Variant);
-            MultiplyRequantize(packed, pixels, y[(pad * paddedW + pad)..], plane, g.OutWidth, paddedW);
-            for (int c = 0; c < OutFeatures; c++)
-            {
-                Span<byte> channel = y.Slice(c * plane, plane);
-                channel[..(pad * paddedW)].Fill(fill);
-                channel[((pad + g.OutHeight) * paddedW)..].Fill(fill);
-                for (int h = pad; h < pad + g.OutHeight; h++)
-                {
-                    channel.Slice(h * paddedW, pad).Fill(fill);
-                    channel.Slice(h * paddedW + pad + g.OutWidth, pad).Fill(fill);
-                }
-            }
-        }
-    }
-
-    /// <summary>
     /// The GEMM path for any depth: pack, <see cref="GemmS8U8.MultiplyPacked"/> into int32 accumulators, then requantize
     /// channel by channel (what <see cref="Forward"/> runs above <see cref="DirectConvQ8.MaxDepth"/>; the reference the
     /// direct kernel is tested against).
@@ -157,11 +108,9 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
     /// a pooling window lies inside one band (stride = window), output rows below the last whole band are never pooled, and
     /// every step is the same integer function of the same inputs. With more than one workspace, the bands of each sample
     /// are split between that many threads (workspaces[first .. first + count), one each; each band's outputs belong to one thread; the results do not depend on the split).
-    /// With <paramref name="bordered"/>, each sample of <paramref name="input"/> is already the zero-point-bordered image
-    /// [C, H + 2ph, W + 2pw] (<see cref="ForwardBordered"/> of the layer before), read in place.
     /// </summary>
     internal unsafe void ForwardPooled(ReadOnlySpan<byte> input, ReadOnlySpan<int> sampleShape, int samples, int pool, Span<byte> output,
-        QuantizedWorkspace[] workspaces, int first, int count, bool bordered = false)
+        QuantizedWorkspace[] workspaces, int first, int count)
     {
         ConvGeometry g = Geometry(sampleShape);
         if (!CanFusePooling(sampleShape, pool))
@@ -169,8 +118,7 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
             throw new InvalidOperationException($"{Name}: pooling {pool} cannot be fused for input [{string.Join(", ", sampleShape.ToArray())}].");
         }
         int bands = g.OutHeight / pool, outSize = OutFeatures * bands * (g.OutWidth / pool);
-        int inSize = bordered ? ConvPackQ8.ScratchLength(g) : g.InputSize;
-        if (input.Length < (long)samples * inSize || output.Length < (long)samples * outSize)
+        if (input.Length < (long)samples * g.InputSize || output.Length < (long)samples * outSize)
         {
             throw new ArgumentException($"{Name}: {samples} samples do not fit input {input.Length} and output {output.Length}.");
         }
@@ -178,28 +126,18 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
         {
             for (int s = 0; s < samples; s++)
             {
-                var work = new BandWork(this, x + (long)s * inSize, y + (long)s * outSize, g, pool, workspaces, first, bordered);
+                var work = new BandWork(this, x + (long)s * g.InputSize, y + (long)s * outSize, g, pool, workspaces, first);
                 WorkPartition.Run(count, bands, 1, work);
             }
         }
     }
 
     // Bands [start, end) of one sample, with one workspace.
-    private unsafe void PoolBands(byte* image, byte* pooled, in ConvGeometry g, int pool, int start, int end, QuantizedWorkspace workspace,
-        bool alreadyBordered)
+    private unsafe void PoolBands(byte* image, byte* pooled, in ConvGeometry g, int pool, int start, int end, QuantizedWorkspace workspace)
     {
         int bands = g.OutHeight / pool, pooledW = g.OutWidth / pool, columns = pool * g.OutWidth;
-        ReadOnlySpan<byte> bordered;
-        if (alreadyBordered)
-        {
-            bordered = new ReadOnlySpan<byte>(image, ConvPackQ8.ScratchLength(g));
-        }
-        else
-        {
-            Span<byte> scratch = workspace.Scratch(ConvPackQ8.ScratchLength(g));
-            ConvPackQ8.Border(new ReadOnlySpan<byte>(image, g.InputSize), g, (byte)Input.ZeroPoint, scratch);
-            bordered = scratch;
-        }
+        Span<byte> bordered = workspace.Scratch(ConvPackQ8.ScratchLength(g));
+        ConvPackQ8.Border(new ReadOnlySpan<byte>(image, g.InputSize), g, (byte)Input.ZeroPoint, bordered);
         Span<byte> packed = workspace.Packed(GemmS8U8.PackedActivationsLength(Depth, columns, Variant));
         Span<byte> band = workspace.Band(OutFeatures * columns);
         Span<byte> means = workspace.Row(OutFeatures * pooledW);
@@ -237,10 +175,9 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
     internal bool PoolsInTiles { get; set; } = true;
 
     private readonly unsafe struct BandWork(QuantizedConv2d layer, byte* image, byte* pooled, ConvGeometry g, int pool,
-        QuantizedWorkspace[] workspaces, int first, bool bordered) : IPartitionedWork
+        QuantizedWorkspace[] workspaces, int first) : IPartitionedWork
     {
-        public void Invoke(int partition, int start, int end) =>
-            layer.PoolBands(image, pooled, g, pool, start, end, workspaces[first + partition], bordered);
+        public void Invoke(int partition, int start, int end) => layer.PoolBands(image, pooled, g, pool, start, end, workspaces[first + partition]);
     }
 
     /// <inheritdoc/>

@@ -27,11 +27,10 @@ public sealed unsafe class QuantizedNetwork
 {
     private readonly QuantizedLayer[] _layers;
     private readonly int[][] _sampleShapes;          // _sampleShapes[i]: the per-sample input shape of layer i; [^1]: the output
-    private readonly int _largestActivation;   // bytes per sample of the larger ping-pong buffer (a bordered image where one is written)
+    private readonly int _largestActivation;
     private readonly WorkspacePool<QuantizedWorkspace> _workspaces = new();
     private readonly int[] _fusedPooling;            // _fusedPooling[i] > 0: layer i is a convolution that runs with the pooling after it
     private readonly bool _fusesPooling;
-    private readonly int[] _borderedOutput;         // _borderedOutput[i] > 0: layer i writes the next convolution's bordered input, this padding
 
     /// <summary>A network of <paramref name="layers"/> for inputs of per-sample shape <paramref name="inputShape"/>, checked end to end.</summary>
     public QuantizedNetwork(IReadOnlyList<QuantizedLayer> layers, QuantParams input, int[] inputShape, float inputMean, float inputStd,
@@ -83,19 +82,6 @@ public sealed unsafe class QuantizedNetwork
                 _fusesPooling = true;
             }
         }
-        // direct conv -> pooled conv with padding: the first writes its codes into the middle of the second's
-        // zero-point-bordered image, which the second reads in place (QuantizedConv2d.ForwardBordered).
-        _borderedOutput = new int[_layers.Length];
-        for (int i = 0; i + 1 < _layers.Length; i++)
-        {
-            if (_layers[i] is QuantizedConv2d first && _fusedPooling[i + 1] > 0 && _layers[i + 1] is QuantizedConv2d second
-                && second.Padding > 0 && first.CanWriteBordered(_sampleShapes[i]))
-            {
-                _borderedOutput[i] = second.Padding;
-                int[] shape = _sampleShapes[i + 1];
-                _largestActivation = Math.Max(_largestActivation, shape[0] * (shape[1] + 2 * second.Padding) * (shape[2] + 2 * second.Padding));
-            }
-        }
     }
 
     /// <summary>
@@ -112,13 +98,6 @@ public sealed unsafe class QuantizedNetwork
     /// are the same bytes either way (tests). Benchmarks turn it off to compare. Not for concurrent use with Predict.
     /// </summary>
     internal bool SplitSingleSample { get; set; } = true;
-
-    /// <summary>
-    /// Whether a direct convolution followed by a pooled one writes the second's zero-point-bordered input itself
-    /// (<see cref="QuantizedConv2d.ForwardBordered"/>) rather than the second copying it into a bordered buffer. On by
-    /// default; the results are the same bytes either way (tests). Benchmarks turn it off to compare. Not for concurrent use with Predict.
-    /// </summary>
-    internal bool WritesBorderedInputs { get; set; } = true;
 
     /// <summary>The layers, first to last.</summary>
     public IReadOnlyList<QuantizedLayer> Layers => _layers;
@@ -253,7 +232,6 @@ public sealed unsafe class QuantizedNetwork
         Span<byte> next = workspace.ActivationB(n * _largestActivation);
         QuantizeF32.ToUInt8(new ReadOnlySpan<float>(inputs + (long)start * inSize, n * inSize), Input, current[..(n * inSize)]);
         var output = new Span<float>(logits + (long)start * outSize, n * outSize);
-        bool bordered = false;                                                   // current holds bordered images
         for (int i = 0; i < _layers.Length; i++)
         {
             int size = n * QuantizedLayer.Size(_sampleShapes[i]);
@@ -266,22 +244,9 @@ public sealed unsafe class QuantizedNetwork
             {
                 conv.ForwardViaGemm(current[..size], _sampleShapes[i], n, next, workspace);
             }
-            else if (!Unfused && WritesBorderedInputs && _borderedOutput[i] > 0)
-            {
-                var following = (QuantizedConv2d)_layers[i + 1];
-                ((QuantizedConv2d)_layers[i]).ForwardBordered(current[..size], _sampleShapes[i], n, _borderedOutput[i], (byte)following.Input.ZeroPoint,
-                    next, workspace);
-                Span<byte> written = next;
-                next = current;
-                current = written;
-                bordered = true;
-                continue;
-            }
             else if (!Unfused && _fusedPooling[i] > 0)
             {
-                ((QuantizedConv2d)_layers[i]).ForwardPooled(bordered ? current : current[..size], _sampleShapes[i], n, _fusedPooling[i], next,
-                    workspaces, first, bandThreads, bordered);
-                bordered = false;
+                ((QuantizedConv2d)_layers[i]).ForwardPooled(current[..size], _sampleShapes[i], n, _fusedPooling[i], next, workspaces, first, bandThreads);
                 i++;                                                                 // the pooling is done
             }
             else

@@ -200,15 +200,11 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     /// in registers by <see cref="DirectConvQ8"/> (for shallow depth): the same codes as <see cref="Accumulate"/> then
     /// <see cref="Requantize"/>.
     /// </summary>
-    private protected void MultiplyRequantize(ReadOnlySpan<byte> packed, int n, Span<byte> y, int ldy) =>
-        MultiplyRequantize(packed, n, y, ldy, Math.Max(n, 1), Math.Max(n, 1));
-
-    /// <summary>As above, with column j written at (j / rowWidth) rowStride + j % rowWidth of its channel's row (<see cref="DirectConvQ8"/>).</summary>
-    private protected void MultiplyRequantize(ReadOnlySpan<byte> packed, int n, Span<byte> y, int ldy, int rowWidth, int rowStride)
+    private protected void MultiplyRequantize(ReadOnlySpan<byte> packed, int n, Span<byte> y, int ldy)
     {
         int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
         DirectConvQ8.MultiplyRequantize(OutFeatures, n, Depth, _packedWeights, packed, _addends, _mantissas, _shifts,
-            _hasWeightZeroPoints ? _perRowZeroPoints : [], Output.ZeroPoint, low, byte.MaxValue, y, ldy, rowWidth, rowStride, Variant);
+            _hasWeightZeroPoints ? _perRowZeroPoints : [], Output.ZeroPoint, low, byte.MaxValue, y, ldy, Variant);
     }
 
     /// <summary>

@@ -197,37 +197,6 @@ public class FusedInt8PathTests
         }
     }
 
-    [Theory]
-    [InlineData(1, 5, 16, 3, 1)]      // one panel a row, 3 channels, a border of 1
-    [InlineData(1, 32, 32, 32, 1)]    // conv1 of the seed network writing conv2's bordered input
-    [InlineData(2, 3, 48, 5, 2)]      // 1x1 over 2 channels, three panels a row, a border of 2
-    public void Bordered_output_equals_the_output_then_the_border_byte_for_byte(int inChannels, int h, int w, int outChannels, int pad)
-    {
-        var random = new SeededRandom((ulong)(inChannels * 1000 + h * 10 + w + pad));
-        int kernel = inChannels == 1 ? 3 : 1;
-        QuantizedConv2d conv = RandomConv(random, inChannels, outChannels, kernel, 1, kernel / 2, perTensor: false, relu: true);
-        int[] shape = [inChannels, h, w];
-        Assert.True(conv.CanWriteBordered(shape));
-        const int samples = 3;
-        byte[] input = RandomCodes(random, samples * inChannels * h * w);
-        int size = outChannels * h * w;
-        byte[] plain = new byte[samples * size];
-        conv.Forward(input, shape, samples, plain, new QuantizedWorkspace());
-        byte fill = (byte)random.NextInt(256);
-        var next = new ConvGeometry(outChannels, h, w, 3, 3, 1, 1, pad, pad);
-        int borderedSize = outChannels * (h + 2 * pad) * (w + 2 * pad);
-        byte[] expected = new byte[samples * borderedSize];
-        for (int s = 0; s < samples; s++)
-        {
-            ConvPackQ8.Border(plain.AsSpan(s * size, size), next, fill, expected.AsSpan(s * borderedSize, borderedSize));
-        }
-        byte[] actual = new byte[samples * borderedSize];
-        Array.Fill(actual, (byte)(fill ^ 0x5A));   // every byte must be written
-        conv.ForwardBordered(input, shape, samples, pad, fill, actual, new QuantizedWorkspace());
-        Assert.Equal(expected, actual);
-        Assert.False(conv.CanWriteBordered([inChannels, h, w + 1]) && (w + 1) % 16 != 0);
-    }
-
     [Fact]
     public void Pooling_is_not_fused_where_bands_would_split_panels()
     {
