@@ -227,3 +227,145 @@ public class Int8StageBenchmarks
         return _output;
     }
 }
+
+/// <summary>
+/// Where the int8 network's time goes at batch 64 on one thread: the whole Predict, then each stage alone on the codes
+/// the network feeds it (input quantization, conv1 direct, conv2 with its pooling fused, fc1, fc2 to int32 logits).
+/// </summary>
+[MemoryDiagnoser]
+[MedianColumn]
+[MinColumn]
+public class Int8LayerProfileBenchmarks
+{
+    private const int Batch = 64;
+    private QuantizedNetwork _network = null!;
+    private QuantizedConv2d _conv1 = null!, _conv2 = null!;
+    private QuantizedLinear _fc1 = null!, _fc2 = null!;
+    private int _pool;
+    private float[] _images = null!, _logits = null!;
+    private byte[] _inputCodes = null!, _conv1Codes = null!, _conv2Codes = null!, _fc1Codes = null!, _output = null!;
+    private byte[] _bordered = null!, _packed = null!;
+    private int[] _conv1Shape = null!, _conv2Shape = null!;
+    private readonly QuantizedWorkspace _workspace = new();
+    private QuantizedWorkspace[] _workspaces = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        Sequential seed = SeedNetwork.Create(seed: 1);
+        _images = BenchmarkInputs.Images(Batch).Data.ToArray();
+        _network = Quantizer.Quantize(seed, new InMemoryBatches(_images, [1, 32, 32]), Batch, 0f, 1f);
+        _network.SplitSingleSample = false;
+        var trace = _network.Trace(_images, Batch);
+        var layers = _network.Layers.ToList();
+        int conv1 = layers.FindIndex(l => l.Name == "conv1"), conv2 = layers.FindIndex(l => l.Name == "conv2");
+        int fc1 = layers.FindIndex(l => l.Name == "fc1"), fc2 = layers.FindIndex(l => l.Name == "fc2");
+        _conv1 = (QuantizedConv2d)layers[conv1];
+        _conv2 = (QuantizedConv2d)layers[conv2];
+        _pool = ((QuantizedAvgPool2d)layers[conv2 + 1]).KernelSize;
+        _fc1 = (QuantizedLinear)layers[fc1];
+        _fc2 = (QuantizedLinear)layers[fc2];
+        _inputCodes = trace[conv1].Codes;
+        _conv1Shape = trace[conv1].SampleShape;
+        _conv1Codes = trace[conv2].Codes;
+        _conv2Shape = trace[conv2].SampleShape;
+        _conv2Codes = trace[fc1].Codes;
+        _fc1Codes = trace[fc2].Codes;
+        _output = new byte[Batch * 64 * 32 * 32];
+        _logits = new float[Batch * 10];
+        _workspaces = [_workspace];
+        var conv2Geometry = new ConvGeometry(32, 32, 32, 3, 3, 1, 1, 1, 1);
+        _bordered = new byte[ConvPackQ8.ScratchLength(conv2Geometry)];
+        ConvPackQ8.Border(_conv1Codes.AsSpan(0, conv2Geometry.InputSize), conv2Geometry, (byte)_conv2.Input.ZeroPoint, _bordered);
+        _packed = new byte[GemmS8U8.PackedActivationsLength(conv2Geometry.ColumnRows, _pool * 32, GemmS8U8.Best)];
+    }
+
+    /// <summary>The whole network: quantize, every layer, logits.</summary>
+    [Benchmark(Baseline = true)]
+    public float[] Predict()
+    {
+        _network.Predict(_images, Batch, _logits, 1);
+        return _logits;
+    }
+
+    /// <summary>The whole network with conv2 pooled a band of int32 accumulators at a time (before <see cref="PooledGemmQ8"/>).</summary>
+    [Benchmark]
+    public float[] PredictBandAccumulators()
+    {
+        _conv2.PoolsInTiles = false;
+        _network.Predict(_images, Batch, _logits, 1);
+        _conv2.PoolsInTiles = true;
+        return _logits;
+    }
+
+    /// <summary>Float images to uint8 codes.</summary>
+    [Benchmark]
+    public byte[] QuantizeInput()
+    {
+        QuantizeF32.ToUInt8(_images, _network.Input, _output.AsSpan(0, _images.Length));
+        return _output;
+    }
+
+    /// <summary>conv1 (1 -> 32, direct kernel, ReLU fused).</summary>
+    [Benchmark]
+    public byte[] Conv1()
+    {
+        _conv1.Forward(_inputCodes, _conv1Shape, Batch, _output, _workspace);
+        return _output;
+    }
+
+    /// <summary>conv2 (32 -> 64, GEMM, ReLU fused) with the 4x4 average pooling fused.</summary>
+    [Benchmark]
+    public byte[] Conv2Pooled()
+    {
+        _conv2.ForwardPooled(_conv1Codes, _conv2Shape, Batch, _pool, _output, _workspaces, 0, 1);
+        return _output;
+    }
+
+    /// <summary>conv2 with the pooling fused a band of int32 accumulators at a time (before <see cref="PooledGemmQ8"/>).</summary>
+    [Benchmark]
+    public byte[] Conv2PooledBandAccumulators()
+    {
+        _conv2.PoolsInTiles = false;
+        _conv2.ForwardPooled(_conv1Codes, _conv2Shape, Batch, _pool, _output, _workspaces, 0, 1);
+        _conv2.PoolsInTiles = true;
+        return _output;
+    }
+
+    /// <summary>conv2's packing alone: the 8 bands of 4 rows of each of 64 bordered images, two panels per load (the default).</summary>
+    [Benchmark]
+    public byte[] Conv2Pack() => PackConv2(pairPanels: true);
+
+    /// <summary>As <see cref="Conv2Pack"/>, panel by panel (before).</summary>
+    [Benchmark]
+    public byte[] Conv2PackPanelByPanel() => PackConv2(pairPanels: false);
+
+    private byte[] PackConv2(bool pairPanels)
+    {
+        var g = new ConvGeometry(32, 32, 32, 3, 3, 1, 1, 1, 1);
+        for (int s = 0; s < Batch; s++)
+        {
+            for (int row = 0; row < g.OutHeight; row += _pool)
+            {
+                ConvPackQ8.PackBorderedRows(_bordered, g, row, row + _pool, _packed, GemmS8U8.Best, pairPanels);
+            }
+        }
+        return _packed;
+    }
+
+    /// <summary>fc1 (4096 -> 128, ReLU fused).</summary>
+    [Benchmark]
+    public byte[] Fc1()
+    {
+        _fc1.Forward(_conv2Codes, [_fc1.InFeatures], Batch, _output, _workspace);
+        return _output;
+    }
+
+    /// <summary>fc2 (128 -> 10) to int32-accumulator logits.</summary>
+    [Benchmark]
+    public float[] Fc2()
+    {
+        _fc2.ForwardAccumulators(_fc1Codes, [_fc2.InFeatures], Batch, _logits, _workspace);
+        return _logits;
+    }
+}

@@ -230,6 +230,42 @@ public static unsafe class GemmS8U8
         }
     }
 
+    /// <summary>
+    /// <see cref="InterleavePairs"/> for two adjacent full panels at once (AVX2): 32 consecutive bytes of rows p and p + 1
+    /// hold columns 0-15 of one panel and 0-15 of the next; the pairs of the first go to <paramref name="dst0"/>, those of
+    /// the second to <paramref name="dst1"/>. The same bytes as two <see cref="InterleavePairs"/> calls, with half the
+    /// loads and stores (the 128-bit unpacks work per half, so a lane permute regroups the halves by panel).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void InterleavePairsTwoPanels(byte* row0, byte* row1, byte* dst0, byte* dst1)
+    {
+        Vector256<byte> v0 = Avx.LoadVector256(row0), v1 = Avx.LoadVector256(row1);
+        Vector256<byte> low = Avx2.UnpackLow(v0, v1), high = Avx2.UnpackHigh(v0, v1);   // [0-7 | 16-23], [8-15 | 24-31]
+        Avx.Store(dst0, Avx2.Permute2x128(low, high, 0x20));
+        Avx.Store(dst1, Avx2.Permute2x128(low, high, 0x31));
+    }
+
+    /// <summary>
+    /// <see cref="InterleaveQuads"/> for two adjacent full panels at once (AVX2), as <see cref="InterleavePairsTwoPanels"/>:
+    /// the quads of columns 0-15 go to <paramref name="dst0"/>, those of columns 16-31 to <paramref name="dst1"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void InterleaveQuadsTwoPanels(byte* row0, byte* row1, byte* row2, byte* row3, byte* dst0, byte* dst1)
+    {
+        Vector256<byte> v0 = Avx.LoadVector256(row0), v1 = Avx.LoadVector256(row1);
+        Vector256<byte> v2 = Avx.LoadVector256(row2), v3 = Avx.LoadVector256(row3);
+        Vector256<ushort> low01 = Avx2.UnpackLow(v0, v1).AsUInt16(), high01 = Avx2.UnpackHigh(v0, v1).AsUInt16();
+        Vector256<ushort> low23 = Avx2.UnpackLow(v2, v3).AsUInt16(), high23 = Avx2.UnpackHigh(v2, v3).AsUInt16();
+        Vector256<byte> q0 = Avx2.UnpackLow(low01, low23).AsByte();       // columns [0-3 | 16-19]
+        Vector256<byte> q1 = Avx2.UnpackHigh(low01, low23).AsByte();      // [4-7 | 20-23]
+        Vector256<byte> q2 = Avx2.UnpackLow(high01, high23).AsByte();     // [8-11 | 24-27]
+        Vector256<byte> q3 = Avx2.UnpackHigh(high01, high23).AsByte();    // [12-15 | 28-31]
+        Avx.Store(dst0, Avx2.Permute2x128(q0, q1, 0x20));
+        Avx.Store(dst0 + 32, Avx2.Permute2x128(q2, q3, 0x20));
+        Avx.Store(dst1, Avx2.Permute2x128(q0, q1, 0x31));
+        Avx.Store(dst1 + 32, Avx2.Permute2x128(q2, q3, 0x31));
+    }
+
     /// <summary>Where column t's group starts inside a packed depth group (see the layout above).</summary>
     internal static int ByteOffset(int t, int group) => group == 4 ? 4 * t : t < 8 ? 2 * t : PanelWidth + 2 * (t - 8);
 
@@ -349,6 +385,35 @@ public static unsafe class GemmS8U8
             PackActivations(k, n, b, ldb, packedB, variant);
         }
         MultiplyPacked(m, n, k, packedA, packedB, c, ldc, variant);
+    }
+
+    /// <summary>
+    /// One 4 x 16 tile, tile[r * ld + t] = sum over the k depth of row block a and panel b (packed for
+    /// <paramref name="variant"/>, <paramref name="groups"/> depth groups): the micro-kernel <see cref="MultiplyPacked"/>
+    /// runs, for kernels that consume a tile while it is in L1 (<see cref="PooledGemmQ8"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Tile(int groups, int* a, byte* b, int* tile, int ld, KernelVariant variant)
+    {
+        switch (variant)
+        {
+            case KernelVariant.AvxVnni:
+                MicroKernelVnni4x16(groups, a, b, tile, ld);
+                break;
+            case KernelVariant.Avx2Fma:
+                MicroKernel4x16(groups, a, b, tile, ld);
+                break;
+            default:
+                PortableTile(groups, a, b, tile);
+                if (ld != PanelWidth)
+                {
+                    for (int r = RowBlock - 1; r > 0; r--)
+                    {
+                        new Span<int>(tile + r * PanelWidth, PanelWidth).CopyTo(new Span<int>(tile + r * ld, PanelWidth));
+                    }
+                }
+                break;
+        }
     }
 
     /// <summary>The reference: three loops in int32.</summary>

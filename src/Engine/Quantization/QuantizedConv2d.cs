@@ -142,9 +142,18 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
         Span<byte> band = workspace.Band(OutFeatures * columns);
         Span<byte> means = workspace.Row(OutFeatures * pooledW);
         var window = new ConvGeometry(OutFeatures, pool, g.OutWidth, pool, pool, pool, pool, 0, 0);
+        bool inTiles = PoolsInTiles && CanPoolInTiles(pool);
+        Span<int> sums = inTiles ? workspace.Accumulators(PooledGemmQ8.SumsLength(OutFeatures)) : default;
         for (int b = start; b < end; b++)
         {
             ConvPackQ8.PackBorderedRows(bordered, g, b * pool, (b + 1) * pool, packed, Variant);
+            if (inTiles)
+            {
+                // Requantized and pooled tile by tile (docs/quantization.md, "15. Pooling inside the GEMM's tiles").
+                MultiplyRequantizePool(packed, g.OutWidth / GemmS8U8.PanelWidth, pool, sums,
+                    new Span<byte>(pooled + (long)b * pooledW, (OutFeatures - 1) * bands * pooledW + pooledW), bands * pooledW);
+                continue;
+            }
             Span<int> acc = Accumulate(packed, columns, workspace);                 // [OC, pool OW]
             for (int c = 0; c < OutFeatures; c++)
             {
@@ -157,6 +166,13 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
             }
         }
     }
+
+    /// <summary>
+    /// Whether <see cref="ForwardPooled"/> requantizes and pools each GEMM tile while it is in L1
+    /// (<see cref="PooledGemmQ8"/>, where the weights are symmetric) rather than a band of int32 accumulators at a time;
+    /// on by default, off for benchmarks and tests that compare both. Same bytes either way.
+    /// </summary>
+    internal bool PoolsInTiles { get; set; } = true;
 
     private readonly unsafe struct BandWork(QuantizedConv2d layer, byte* image, byte* pooled, ConvGeometry g, int pool,
         QuantizedWorkspace[] workspaces, int first) : IPartitionedWork

@@ -207,6 +207,25 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
             _hasWeightZeroPoints ? _perRowZeroPoints : [], Output.ZeroPoint, low, byte.MaxValue, y, ldy, Variant);
     }
 
+    /// <summary>
+    /// Whether <see cref="MultiplyRequantizePool"/> can run this layer with pooling window <paramref name="pool"/>: symmetric
+    /// weights, a window that divides a panel, and every channel's multiplier on the vector path (<see cref="PooledGemmQ8"/>).
+    /// </summary>
+    private protected bool CanPoolInTiles(int pool) =>
+        !_hasWeightZeroPoints && PooledGemmQ8.SupportsPool(pool)
+        && PooledGemmQ8.CanRun(_shifts, Output.ZeroPoint, FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0, byte.MaxValue, Variant);
+
+    /// <summary>
+    /// The pooled codes of one band of <paramref name="pool"/> output rows from its packed operand
+    /// (<see cref="PooledGemmQ8.MultiplyRequantizePool"/>): pooled[c * ldp + w]; only where <see cref="CanPoolInTiles"/> holds.
+    /// </summary>
+    private protected void MultiplyRequantizePool(ReadOnlySpan<byte> packed, int panelsPerRow, int pool, Span<int> sums, Span<byte> pooled, int ldp)
+    {
+        int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
+        PooledGemmQ8.MultiplyRequantizePool(OutFeatures, Depth, panelsPerRow, pool, _packedWeights, packed, _addends, _mantissas, _shifts,
+            Output.ZeroPoint, low, byte.MaxValue, sums, pooled, ldp, Variant);
+    }
+
     /// <summary>Output codes of channel <paramref name="c"/> from its accumulators (the integer output stage).</summary>
     protected void Requantize(int c, ReadOnlySpan<int> accumulators, Span<byte> output)
     {

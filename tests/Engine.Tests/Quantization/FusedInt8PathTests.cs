@@ -184,8 +184,11 @@ public class FusedInt8PathTests
             {
                 AvgPoolQ8.ForwardScalar<byte>(convolved.AsSpan(s * convSize, convSize), window, expected.AsSpan(s * pooledSize, pooledSize));
             }
+            foreach (bool inTiles in new[] { true, false })
             foreach (int threads in new[] { 1, 2, 3 })
             {
+                // Tile by tile (PooledGemmQ8, symmetric weights and windows dividing a panel) or a band of accumulators at a time.
+                conv.PoolsInTiles = inTiles;
                 QuantizedWorkspace[] workspaces = [new(), .. Enumerable.Range(0, threads).Select(_ => new QuantizedWorkspace())];
                 byte[] actual = new byte[samples * pooledSize];
                 conv.ForwardPooled(input, shape, samples, pool, actual, workspaces, 1, threads);

@@ -150,7 +150,7 @@ public class GemmS8U8Tests
     public void Direct_convolution_packing_equals_im2col_then_pack(KernelVariant variant)
     {
         var random = new SeededRandom(21);
-        foreach ((int c, int h, int w, int kernel, int pad) in new[] { (1, 32, 32, 3, 1), (3, 5, 16, 3, 1), (2, 7, 32, 3, 1), (5, 4, 16, 1, 0), (2, 6, 16, 5, 2) })
+        foreach ((int c, int h, int w, int kernel, int pad) in new[] { (1, 32, 32, 3, 1), (3, 5, 16, 3, 1), (2, 7, 32, 3, 1), (5, 4, 16, 1, 0), (2, 6, 16, 5, 2), (3, 5, 48, 3, 1), (2, 3, 64, 3, 1) })
         {
             var g = new ConvGeometry(c, h, w, kernel, kernel, 1, 1, pad, pad);
             Assert.True(ConvPackQ8.CanPackDirect(g));
@@ -159,6 +159,22 @@ public class GemmS8U8Tests
             ConvPackQ8.Pack(image, g, 93, new byte[ConvPackQ8.ScratchLength(g)], direct, variant);
             ConvPackQ8.PackViaIm2Col(image, g, 93, new byte[g.ColumnRows * g.ColumnCols], reference, variant);
             Assert.Equal(reference, direct);
+        }
+        // Two panels per load (the default where AVX2 runs) against panel by panel, on every variant's layout: odd panel
+        // counts (a pair and a single), depths with a partial last group (27: pairs and quads), a band inside the image.
+        foreach (KernelVariant v in GemmS8U8.SupportedVariants)
+        foreach ((int c, int h, int w) in new[] { (3, 6, 48), (2, 5, 64), (1, 4, 32), (32, 8, 32) })
+        {
+            var g = new ConvGeometry(c, h, w, 3, 3, 1, 1, 1, 1);
+            byte[] image = Enumerable.Range(0, g.InputSize).Select(_ => random.NextInt(4) == 0 ? (byte)255 : (byte)random.NextInt(256)).ToArray();
+            byte[] bordered = new byte[ConvPackQ8.ScratchLength(g)];
+            ConvPackQ8.Border(image, g, 7, bordered);
+            int rows = Math.Min(4, g.OutHeight), start = g.OutHeight - rows;
+            int length = rows * (w / GemmS8U8.PanelWidth) * GemmS8U8.PanelLength(g.ColumnRows, v);
+            byte[] paired = new byte[length], single = new byte[length];
+            ConvPackQ8.PackBorderedRows(bordered, g, start, g.OutHeight, paired, v, pairPanels: true);
+            ConvPackQ8.PackBorderedRows(bordered, g, start, g.OutHeight, single, v, pairPanels: false);
+            Assert.Equal(single, paired);
         }
         // Stride 2 and widths that are not multiples of 16 take the im2col path.
         Assert.False(ConvPackQ8.CanPackDirect(new ConvGeometry(1, 8, 8, 3, 3, 2, 2, 1, 1)));
