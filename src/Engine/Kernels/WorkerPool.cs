@@ -26,6 +26,16 @@ internal sealed class WorkerPool
     private PartitionRunner? _runner;
     private Exception? _failure;
 
+    private WorkerPool()
+    {
+        // The first time a CountdownEvent really blocks, it creates its lock object and the monitor behind it: 88 bytes
+        // on the waiting thread. The caller blocks on _done only when a worker is late (a busy machine), so that could
+        // happen in the middle of a timed run, long after warm-up. One short wait that times out creates them now.
+        _done.Reset(1);
+        _done.Wait(1);
+        _done.Reset(0);
+    }
+
     public static bool TryRun<TWork>(in TWork work, int count, int granularity, int parts)
         where TWork : struct, IPartitionedWork
     {
