@@ -322,13 +322,9 @@ internal static class DemoPictures
             span.FillStyle.Color = PictureCanvas.Series(1).WithAlpha(0.25);
             span.LineStyle.Color = PictureCanvas.Series(1);
         }
-        else
+        if (weights.Length == 0 || !hasGrid)
         {
-            NoData(whole, "no int8 grid (scale is not positive)");
-        }
-        if (weights.Length == 0)
-        {
-            NoData(whole, "no weights recorded");
+            NoData(whole, weights.Length == 0 ? "no weights recorded" : "no int8 grid (the scale is not positive)");
         }
         whole.Axes.SetLimits(low - 2 * binWidth, high + 2 * binWidth, 0, tallest * 1.1);
         whole.Legend.ManualItems.Add(new LegendItem { LabelText = "float weights", FillColor = PictureCanvas.Series(0) });
@@ -468,6 +464,9 @@ internal static class DemoPictures
         var note = plot.Add.Annotation(text, Alignment.MiddleCenter);
         note.LabelFontSize = PictureCanvas.AxisLabelSize;
         note.LabelFontName = ReportFont.Family;
+        note.LabelBackgroundColor = Colors.White;
+        note.LabelBorderColor = Colors.Gray;
+        note.LabelShadowColor = Colors.Transparent;
     }
 
     /// <summary>A label "10^k" for a tick at k on a log10 axis, written with superscript digits.</summary>
