@@ -46,14 +46,14 @@ internal static class DemoPictures
         }
         else
         {
-            var loss = plot.Add.Scatter(x, epochs.Select(e => e.TrainLoss).ToArray());
+            var loss = plot.Add.Scatter(Finite(epochs, e => e.TrainLoss));
             Style(loss, PictureCanvas.Series(0), "training loss (left axis)", LinePattern.Solid, MarkerShape.FilledCircle);
 
-            var train = plot.Add.Scatter(x, epochs.Select(e => 100 * e.TrainAccuracy).ToArray());
+            var train = plot.Add.Scatter(Finite(epochs, e => 100 * e.TrainAccuracy));
             Style(train, PictureCanvas.Series(1), "train accuracy (right axis)", LinePattern.Dashed, MarkerShape.FilledSquare);
             train.Axes.YAxis = plot.Axes.Right;
 
-            var test = plot.Add.Scatter(x, epochs.Select(e => 100 * e.TestAccuracy).ToArray());
+            var test = plot.Add.Scatter(Finite(epochs, e => 100 * e.TestAccuracy));
             Style(test, PictureCanvas.Series(2), "test accuracy (right axis)", LinePattern.Solid, MarkerShape.FilledTriangleUp);
             test.Axes.YAxis = plot.Axes.Right;
         }
@@ -265,7 +265,8 @@ internal static class DemoPictures
         float[] weights = histogram.Weights.Where(float.IsFinite).ToArray();
         double scale = histogram.Scale;
         int levels = histogram.CodeMax - histogram.CodeMin + 1;
-        bool hasGrid = double.IsFinite(scale) && scale > 0 && levels > 0;
+        // An int8 grid has at most 256 levels; anything far larger is not one, and drawing it line by line would not end.
+        bool hasGrid = double.IsFinite(scale) && scale > 0 && levels > 0 && levels <= 1024;
         double Value(int code) => scale * (code - histogram.ZeroPoint);
         int Code(double w) => (int)Math.Clamp(Math.Round(w / scale, MidpointRounding.AwayFromZero) + histogram.ZeroPoint, histogram.CodeMin, histogram.CodeMax);
 
@@ -293,7 +294,7 @@ internal static class DemoPictures
         {
             counts[Math.Clamp((int)((w - low) / binWidth), 0, bins - 1)]++;
         }
-        var bars = whole.Add.Bars(Enumerable.Range(0, bins).Select(i => new Bar
+        whole.Add.Bars(Enumerable.Range(0, bins).Select(i => new Bar
         {
             Position = low + (i + 0.5) * binWidth,
             Value = counts[i],
@@ -335,7 +336,6 @@ internal static class DemoPictures
         }
         whole.Legend.Alignment = Alignment.UpperRight;
         whole.ShowLegend();
-        _ = bars;
 
         // Bottom: the weights near zero, each joined to the grid level it is rounded to.
         Plot zoom = PictureCanvas.NewPlot(
@@ -360,15 +360,13 @@ internal static class DemoPictures
                 join.MarkerSize = 0;
                 perCode[code] = perCode.GetValueOrDefault(code) + 1;
             }
-            var dots = zoom.Add.Markers(near.Select(w => (double)w).ToArray(), near.Select(w => 0.78 + 0.2 * Jitter(w)).ToArray(), MarkerShape.FilledCircle, 3, PictureCanvas.Series(0));
-            _ = dots;
+            zoom.Add.Markers(near.Select(w => (double)w).ToArray(), near.Select(w => 0.78 + 0.2 * Jitter(w)).ToArray(), MarkerShape.FilledCircle, 3, PictureCanvas.Series(0));
             for (int code = firstCode; code <= lastCode; code++)
             {
                 var line = zoom.Add.VerticalLine(Value(code), 1, Colors.Black.WithAlpha(0.35));
                 line.LinePattern = LinePattern.Dotted;
                 int n = perCode.GetValueOrDefault(code);
-                var marker = zoom.Add.Marker(Value(code), 0.02, MarkerShape.FilledDiamond, 10, PictureCanvas.Series(3));
-                _ = marker;
+                zoom.Add.Marker(Value(code), 0.02, MarkerShape.FilledDiamond, 10, PictureCanvas.Series(3));
                 var label = zoom.Add.Text(n.ToString(System.Globalization.CultureInfo.InvariantCulture), Value(code), -0.04);
                 label.LabelFontSize = 11;
                 label.LabelFontName = ReportFont.Family;
@@ -438,6 +436,10 @@ internal static class DemoPictures
     }
 
     // ---- Helpers -----------------------------------------------------------------------------------------------
+
+    /// <summary>The epochs where <paramref name="value"/> is a number (an epoch not evaluated is left out, not drawn at 0).</summary>
+    private static Coordinates[] Finite(IReadOnlyList<DemoEpoch> epochs, Func<DemoEpoch, double> value) =>
+        epochs.Where(e => double.IsFinite(value(e))).Select(e => new Coordinates(e.Epoch, value(e))).ToArray();
 
     private static void Style(ScottPlot.Plottables.Scatter scatter, Color color, string legend, LinePattern pattern, MarkerShape marker)
     {

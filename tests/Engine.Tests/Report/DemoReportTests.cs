@@ -126,9 +126,11 @@ public sealed class DemoReportTests : IDisposable
     public void Missing_and_not_a_number_inputs_still_give_every_picture()
     {
         DemoResults full = DemoResultsFixture.Realistic();
-        // No fine-tuned point, a layer that lost no neuron, NaN accuracies and speeds, a stage whose name holds a pipe.
+        // No fine-tuned point, a layer that lost no neuron, NaN accuracies and speeds, an epoch not evaluated, a stage
+        // whose name holds a pipe.
         DemoResults sparse = full with
         {
+            Training = full.Training.Select(e => e.Epoch == 4 ? e with { TestAccuracy = double.NaN } : e).ToArray(),
             PruningSweep = full.PruningSweep.Select(p => p with
             {
                 AccuracyAfterFineTune = double.NaN,
