@@ -179,14 +179,14 @@ internal static class DemoReport
         html.AppendLine("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
         html.AppendLine("<title>engine demo report</title>");
         html.AppendLine("<style>");
-        html.AppendLine("body { font-family: 'DejaVu Sans', 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; line-height: 1.45; }");
+        html.AppendLine("body { font-family: 'DejaVu Sans', 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1240px; margin: 2rem auto; padding: 0 1rem; color: #222; line-height: 1.45; }");
         html.AppendLine("h1 { font-size: 1.7rem; margin-bottom: 0.2rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem; }");
-        html.AppendLine(".run { color: #555; margin-top: 0; }");
+        html.AppendLine("p { max-width: 60rem; } .run { color: #555; margin-top: 0; }");
         html.AppendLine("table { border-collapse: collapse; margin: 1rem 0; font-size: 0.92rem; }");
         html.AppendLine("th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; } th { background: #f2f2f2; }");
-        html.AppendLine("td { text-align: right; font-variant-numeric: tabular-nums; } td:first-child { text-align: left; }");
+        html.AppendLine("td { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; } td:first-child { text-align: left; }");
         html.AppendLine("figure { margin: 0; } img { max-width: 100%; height: auto; border: 1px solid #ddd; }");
-        html.AppendLine("figcaption { margin-top: 0.4rem; color: #333; }");
+        html.AppendLine("figcaption { margin-top: 0.4rem; color: #333; max-width: 60rem; }");
         html.AppendLine("</style>");
         html.AppendLine("</head>");
         html.AppendLine("<body>");
