@@ -5,8 +5,9 @@ namespace Engine.Cli.Report;
 
 /// <summary>
 /// The typeface every picture of the report is drawn with: DejaVu Sans, regular and bold, embedded in this assembly
-/// (Report/Fonts, with its licence). Skia's Linux build without dependencies finds fonts only where a machine happens to
-/// have them installed; a machine without any would draw plots with no text at all, so the report never asks the system.
+/// (Report/Fonts, with its licence DejaVuSans-LICENSE.txt). Skia's Linux build without dependencies finds fonts only
+/// where a machine happens to have them installed; a machine without any would draw plots with no text at all, so the
+/// report never asks the system.
 /// </summary>
 internal static class ReportFont
 {
