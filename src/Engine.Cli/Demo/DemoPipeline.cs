@@ -15,8 +15,11 @@ namespace Engine.Cli.Demo;
 /// <summary>What one <c>engine demo</c> run does: where it reads and writes, and how much work each step gets.</summary>
 internal sealed record DemoSettings
 {
-    /// <summary>Epochs of the full run: about 98% on the 1,000 test digits and the whole run under five minutes on two cores (docs/command-line.md, "demo").</summary>
-    public const int DefaultEpochs = 6;
+    /// <summary>
+    /// Epochs of the full run: those of <c>engine train</c>'s recipe (docs/training.md), so the demo's float model is the
+    /// one the docs describe; the whole run takes about a minute on two cores (docs/command-line.md, "demo").
+    /// </summary>
+    public const int DefaultEpochs = 10;
 
     /// <summary>Epochs of a --quick run.</summary>
     public const int QuickEpochs = 1;

@@ -345,6 +345,22 @@ public sealed unsafe class Conv2d : WeightedLayer
     }
 
     /// <summary>
+    /// Whether the two steps <see cref="InferChained"/> replaces would split one sample of
+    /// <paramref name="producerSampleShape"/> between threads (<see cref="InferenceWorkspace.LayerThreads"/> above 1 and
+    /// enough work to pay for it). When neither would, chaining is the faster path on any thread count.
+    /// </summary>
+    internal bool SplitsUnchained(Conv2d producer, ReadOnlySpan<int> producerSampleShape, InferenceWorkspace workspace)
+    {
+        if (workspace.LayerThreads == 1)
+        {
+            return false;
+        }
+        ConvGeometry g1 = producer.InferenceGeometry(producerSampleShape);
+        ConvGeometry g = InferenceGeometry([InChannels, g1.OutHeight, g1.OutWidth]);
+        return producer.SplitThreads(g1, workspace) > 1 || WinogradF32.ThreadsFor(g, workspace.LayerThreads) > 1;
+    }
+
+    /// <summary>
     /// <paramref name="producer"/> (a shallow convolution on the direct kernel, + bias, ReLU per
     /// <paramref name="producerEpilogue"/>) and then this Winograd convolution with <paramref name="epilogue"/>, one sample
     /// at a time, on one thread: the producer writes each sample's activations straight into the zero-padded tile grid

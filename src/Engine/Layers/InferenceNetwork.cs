@@ -198,7 +198,10 @@ public sealed unsafe class InferenceNetwork
         {
             Step step = _steps[s];
             int i = step.First, after = step.First + step.Count;
-            bool chained = step.ChainsWithNext && workspace.LayerThreads == 1;
+            // Chained only where the two steps would not split the sample between threads anyway (at batch 1 on two
+            // threads neither conv1 nor a Winograd conv2 of this size does: then the chain is the faster path).
+            bool chained = step.ChainsWithNext
+                           && !((Conv2d)_layers[_steps[s + 1].First].Layer).SplitsUnchained((Conv2d)_layers[i].Layer, _sampleShapes[i], workspace);
             if (chained)
             {
                 after = _steps[s + 1].First + _steps[s + 1].Count;
