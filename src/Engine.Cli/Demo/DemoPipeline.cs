@@ -302,7 +302,8 @@ internal static class DemoPipeline
         {
             // The name is a courtesy; the instruction sets below are what the figures depend on.
         }
-        string machine = CallTiming.Machine.Current().Describe();
-        return cpu is null ? machine : $"{cpu}. {machine}";
+        // Describe() reads "Machine: 2 logical processors; ...": the report puts its own "Machine:" label before this.
+        string machine = CallTiming.Machine.Current().Describe()["Machine: ".Length..];
+        return cpu is null ? machine : $"{cpu}, {machine}";
     }
 }

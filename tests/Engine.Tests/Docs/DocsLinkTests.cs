@@ -145,7 +145,7 @@ public sealed partial class DocsLinkTests
         return files.Order(StringComparer.Ordinal);
     }
 
-    /// <summary>Inline links outside fenced code blocks.</summary>
+    /// <summary>Inline links and images outside fenced code blocks.</summary>
     private static IEnumerable<Link> Links(string markdown)
     {
         string[] lines = markdown.Split('\n');
@@ -244,7 +244,7 @@ public sealed partial class DocsLinkTests
         return byType;
     });
 
-    [GeneratedRegex(@"(?<!!)\[(?<text>[^\]\n]+)\]\((?<target>[^)\s]+)\)")]
+    [GeneratedRegex(@"\[(?<text>[^\]\n]*)\]\((?<target>[^)\s]+)\)")]
     private static partial Regex InlineLink();
 
     [GeneratedRegex(@"^#{1,6}\s+(?<title>.+?)\s*#*\s*$")]

@@ -7,7 +7,7 @@ namespace Engine.Tests.IO;
 /// <summary>
 /// The bundled int8 model (src/Engine.Cli/Data/models, copied beside the binaries as data/models, and embedded in the
 /// NativeAOT sample) still loads with the current code and still scores what it scored when it was made (98.60% on the
-/// 1,000 bundled test digits). If the int8 file format changes, regenerate it with the commands in README.md.
+/// 1,000 bundled test digits). If the int8 file format changes, regenerate it with `engine train --seed 1` and `engine quantize` (docs/command-line.md).
 /// </summary>
 public class BundledModelTests
 {
