@@ -62,15 +62,21 @@ public sealed partial class CommandLineDocsTests
     private static IEnumerable<string> OptionNames(string text) =>
         OptionToken().Matches(DotnetPrefix().Replace(text, " ")).Select(m => m.Value).Distinct();
 
-    /// <summary>The rows of the README's command table (the table under "## The command line"), as cells.</summary>
+    /// <summary>The rows of the README's command table (the first table under "## The command line"), as cells.</summary>
     private static IEnumerable<string[]> ReadmeRows()
     {
         string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "README.md")).ReplaceLineEndings("\n");
         int start = readme.IndexOf("\n## The command line", StringComparison.Ordinal);
         Assert.True(start >= 0, "README.md has no '## The command line' section");
         int end = readme.IndexOf("\n## ", start + 1, StringComparison.Ordinal);
+        bool inTable = false;
         foreach (string line in readme[start..(end < 0 ? readme.Length : end)].Split('\n'))
         {
+            if (inTable && !line.StartsWith('|'))
+            {
+                yield break;   // the first table of the section is the command table
+            }
+            inTable |= line.StartsWith('|');
             if (line.StartsWith("| `", StringComparison.Ordinal))
             {
                 yield return line.Trim('|').Split(" | ").Select(c => c.Trim()).ToArray();
