@@ -4,7 +4,8 @@ namespace Engine.Tests.Quantization;
 
 public class GemmS8U8Tests
 {
-    private static (sbyte[] A, byte[] B) Operands(int m, int n, int k, ulong seed, bool extreme)
+    /// <summary>Random int8 weights A [m, k] and uint8 activations B [k, n]; with <paramref name="extreme"/>, only +-127 and 255.</summary>
+    internal static (sbyte[] A, byte[] B) Operands(int m, int n, int k, ulong seed, bool extreme)
     {
         var random = new SeededRandom(seed);
         sbyte[] a = new sbyte[m * k];

@@ -8,18 +8,8 @@ namespace Engine.Tests.Quantization;
 /// </summary>
 public class PooledGemmQ8Tests
 {
-    public static TheoryData<KernelVariant> Variants()
-    {
-        var data = new TheoryData<KernelVariant>();
-        foreach (KernelVariant v in GemmS8U8.SupportedVariants)
-        {
-            data.Add(v);
-        }
-        return data;
-    }
-
     [Theory]
-    [MemberData(nameof(Variants))]
+    [MemberData(nameof(FusedInt8PathTests.Variants), MemberType = typeof(FusedInt8PathTests))]
     public void Pooled_band_equals_gemm_then_scalar_requantization_then_scalar_pooling_on_odd_shapes(KernelVariant variant)
     {
         var random = new SeededRandom(21);
@@ -41,7 +31,7 @@ public class PooledGemmQ8Tests
     }
 
     [Theory]
-    [MemberData(nameof(Variants))]
+    [MemberData(nameof(FusedInt8PathTests.Variants), MemberType = typeof(FusedInt8PathTests))]
     public void Pooled_band_rejects_windows_that_do_not_divide_a_panel(KernelVariant variant)
     {
         Assert.False(PooledGemmQ8.SupportsPool(3));
@@ -58,16 +48,7 @@ public class PooledGemmQ8Tests
     {
         const int width = GemmS8U8.PanelWidth;
         int rowWidth = panelsPerRow * width, n = pool * rowWidth, windows = rowWidth / pool;
-        sbyte[] a = new sbyte[m * k];
-        byte[] b = new byte[k * n];
-        for (int i = 0; i < a.Length; i++)
-        {
-            a[i] = extreme ? (random.NextInt(2) == 0 ? (sbyte)-127 : (sbyte)127) : (sbyte)(random.NextInt(255) - 127);
-        }
-        for (int i = 0; i < b.Length; i++)
-        {
-            b[i] = extreme ? (byte)255 : (byte)random.NextInt(256);
-        }
+        (sbyte[] a, byte[] b) = GemmS8U8Tests.Operands(m, n, k, (ulong)random.NextInt(int.MaxValue), extreme);
         int[] addends = new int[m], mantissas = new int[m], shifts = new int[m];
         for (int c = 0; c < m; c++)
         {
