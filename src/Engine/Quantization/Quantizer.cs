@@ -18,6 +18,30 @@ public sealed record QuantizationOptions
 
     /// <summary>Calibration images per forward pass.</summary>
     public int CalibrationBatchSize { get; init; } = 100;
+
+    /// <summary>
+    /// Bits of every weight code, 4 to 8 (default 8): symmetric codes lie in [-(2^(b-1) - 1), 2^(b-1) - 1], per-tensor
+    /// asymmetric ones in [-2^(b-1), 2^(b-1) - 1]. <see cref="LayerWeightBits"/> overrides it layer by layer.
+    /// </summary>
+    public int WeightBits { get; init; } = 8;
+
+    /// <summary>Bits of the weight codes of the named layers, overriding <see cref="WeightBits"/> (null: none).</summary>
+    public IReadOnlyDictionary<string, int>? LayerWeightBits { get; init; }
+
+    /// <summary>The fewest and the most bits a weight code may have.</summary>
+    public const int MinWeightBits = 4, MaxWeightBits = 8;
+
+    /// <summary>The bits of layer <paramref name="layer"/>'s weight codes; throws when they are outside 4..8.</summary>
+    public int WeightBitsOf(string layer)
+    {
+        int bits = LayerWeightBits is not null && LayerWeightBits.TryGetValue(layer, out int b) ? b : WeightBits;
+        if (bits < MinWeightBits || bits > MaxWeightBits)
+        {
+            throw new ArgumentOutOfRangeException(nameof(WeightBits), bits,
+                $"layer '{layer}': weight codes have {MinWeightBits} to {MaxWeightBits} bits, not {bits}.");
+        }
+        return bits;
+    }
 }
 
 /// <summary>
@@ -26,7 +50,7 @@ public sealed record QuantizationOptions
 /// that will be fused into it), then quantize
 /// <list type="bullet">
 /// <item>activations: uint8, asymmetric per tensor, from the observed range (real 0 exact, <see cref="QuantParams.Asymmetric"/>);</item>
-/// <item>weights: int8 symmetric per output channel in [-127, 127], sw[c] = max |w[c]| / 127 (or asymmetric per tensor);</item>
+/// <item>weights: int8 symmetric per output channel in [-127, 127], sw[c] = max |w[c]| / 127 (or asymmetric per tensor; fewer bits narrow the range, <see cref="QuantizationOptions.WeightBits"/>);</item>
 /// <item>bias: int32 with scale sx sw[c] and zero point 0, so it adds straight into the accumulators.</item>
 /// </list>
 /// Pooling, flatten and a ReLU that follows no weighted layer keep their input's scale and zero point.
@@ -53,7 +77,7 @@ public static class Quantizer
                 case Conv2d conv:
                 {
                     QuantParams output = ToActivation(observers[observer++]);
-                    var w = QuantizeWeights(conv.Weight.Value.Data, conv.OutChannels, options.PerChannel);
+                    var w = QuantizeWeights(conv.Weight.Value.Data, conv.OutChannels, options.PerChannel, options.WeightBitsOf(name));
                     int[] bias = QuantizeBias(conv.Bias.Value.Data, current, w.Scales);
                     layers.Add(new QuantizedConv2d(name, current, output, w.Codes, conv.Weight.Value.Shape.ToArray(), w.Scales, w.ZeroPoints,
                         bias, fusedRelu, conv.Stride, conv.Padding));
@@ -64,7 +88,7 @@ public static class Quantizer
                 case Linear linear:
                 {
                     QuantParams output = ToActivation(observers[observer++]);
-                    var w = QuantizeWeights(linear.Weight.Value.Data, linear.OutFeatures, options.PerChannel);
+                    var w = QuantizeWeights(linear.Weight.Value.Data, linear.OutFeatures, options.PerChannel, options.WeightBitsOf(name));
                     int[] bias = QuantizeBias(linear.Bias.Value.Data, current, w.Scales);
                     layers.Add(new QuantizedLinear(name, current, output, w.Codes, linear.Weight.Value.Shape.ToArray(), w.Scales, w.ZeroPoints,
                         bias, fusedRelu));
@@ -140,30 +164,80 @@ public static class Quantizer
     }
 
     /// <summary>
-    /// int8 codes of a weight tensor with <paramref name="outChannels"/> rows: symmetric per row (scale max |w| / 127,
-    /// zero point 0) or one asymmetric scale and zero point over [-128, 127] for the whole tensor.
+    /// Codes of a weight tensor with <paramref name="outChannels"/> rows, <paramref name="bits"/> bits each (4 to 8, stored
+    /// one per sbyte): symmetric per row (scale max |w| / (2^(b-1) - 1), zero point 0, codes in [-(2^(b-1) - 1), 2^(b-1) - 1])
+    /// or one asymmetric scale and zero point over [-2^(b-1), 2^(b-1) - 1] for the whole tensor (<see cref="QuantParams"/>).
     /// </summary>
-    public static (sbyte[] Codes, float[] Scales, int[] ZeroPoints) QuantizeWeights(ReadOnlySpan<float> weights, int outChannels, bool perChannel)
+    public static (sbyte[] Codes, float[] Scales, int[] ZeroPoints) QuantizeWeights(ReadOnlySpan<float> weights, int outChannels, bool perChannel,
+        int bits = QuantizationOptions.MaxWeightBits)
     {
-        int depth = weights.Length / outChannels;
         sbyte[] codes = new sbyte[weights.Length];
+        var (scales, zeroPoints) = WeightParameters(weights, outChannels, perChannel, bits);
+        int depth = weights.Length / outChannels;
+        for (int c = 0; c < scales.Length; c++)
+        {
+            int count = scales.Length == 1 ? weights.Length : depth;
+            QuantParams p = WeightParams(scales[c], zeroPoints[c], perChannel, bits);
+            Kernels.QuantizeF32.ToInt8(weights.Slice(c * depth, count), p, codes.AsSpan(c * depth, count));
+        }
+        return (codes, scales, zeroPoints);
+    }
+
+    /// <summary>
+    /// The weights the integer path computes with, in float: sw (q - zw) for the codes <see cref="QuantizeWeights"/> gives
+    /// (fake quantization: what quantization-aware training and sensitivity analysis feed the float network).
+    /// </summary>
+    public static void FakeQuantizeWeights(ReadOnlySpan<float> weights, int outChannels, bool perChannel, int bits, Span<float> destination)
+    {
+        if (destination.Length != weights.Length)
+        {
+            throw new ArgumentException($"destination holds {destination.Length} values for {weights.Length} weights.");
+        }
+        var (scales, zeroPoints) = WeightParameters(weights, outChannels, perChannel, bits);
+        int depth = weights.Length / outChannels;
+        for (int c = 0; c < scales.Length; c++)
+        {
+            int count = scales.Length == 1 ? weights.Length : depth;
+            QuantParams p = WeightParams(scales[c], zeroPoints[c], perChannel, bits);
+            ReadOnlySpan<float> row = weights.Slice(c * depth, count);
+            Span<float> target = destination.Slice(c * depth, count);
+            for (int i = 0; i < row.Length; i++)
+            {
+                target[i] = p.Dequantize(p.Quantize(row[i]));
+            }
+        }
+    }
+
+    private static (float[] Scales, int[] ZeroPoints) WeightParameters(ReadOnlySpan<float> weights, int outChannels, bool perChannel, int bits)
+    {
+        if (bits < QuantizationOptions.MinWeightBits || bits > QuantizationOptions.MaxWeightBits)
+        {
+            throw new ArgumentOutOfRangeException(nameof(bits), bits,
+                $"weight codes have {QuantizationOptions.MinWeightBits} to {QuantizationOptions.MaxWeightBits} bits.");
+        }
+        if (outChannels <= 0 || weights.Length % outChannels != 0)
+        {
+            throw new ArgumentException($"{weights.Length} weights do not split into {outChannels} output channels.");
+        }
         if (!perChannel)
         {
             QuantParams p = QuantParams.Asymmetric(System.Numerics.Tensors.TensorPrimitives.Min(weights),
-                System.Numerics.Tensors.TensorPrimitives.Max(weights), sbyte.MinValue, sbyte.MaxValue);
-            Kernels.QuantizeF32.ToInt8(weights, p, codes);
-            return (codes, [p.Scale], [p.ZeroPoint]);
+                System.Numerics.Tensors.TensorPrimitives.Max(weights), -(1 << (bits - 1)), (1 << (bits - 1)) - 1);
+            return ([p.Scale], [p.ZeroPoint]);
         }
+        int depth = weights.Length / outChannels;
         float[] scales = new float[outChannels];
         for (int c = 0; c < outChannels; c++)
         {
-            ReadOnlySpan<float> row = weights.Slice(c * depth, depth);
-            QuantParams p = QuantParams.Symmetric(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(row) is var m ? MathF.Abs(m) : 0f);
-            Kernels.QuantizeF32.ToInt8(row, p, codes.AsSpan(c * depth, depth));
-            scales[c] = p.Scale;
+            float absMax = depth == 0 ? 0f : MathF.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(weights.Slice(c * depth, depth)));
+            scales[c] = QuantParams.Symmetric(absMax, (1 << (bits - 1)) - 1).Scale;
         }
-        return (codes, scales, new int[outChannels]);
+        return (scales, new int[outChannels]);
     }
+
+    private static QuantParams WeightParams(float scale, int zeroPoint, bool perChannel, int bits) => perChannel
+        ? new QuantParams(scale, 0, -((1 << (bits - 1)) - 1), (1 << (bits - 1)) - 1)
+        : new QuantParams(scale, zeroPoint, -(1 << (bits - 1)), (1 << (bits - 1)) - 1);
 
     /// <summary>
     /// bias[c] / (sx sw[c]) rounded half away from zero, saturated to [-2^30, 2^30 - 1] (int.MinValue / 2 to
