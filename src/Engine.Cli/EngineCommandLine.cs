@@ -22,5 +22,7 @@ internal static class EngineCommandLine
         ExportCommand.Create(),
         BenchCommand.Create(),
         DemoCommand.Create(),
+        AnalyzeCommand.Create(),
+        CompressCommand.Create(),
     };
 }

@@ -314,7 +314,7 @@ internal static class PruneCommand
     /// The statistics, if they were recorded on the model's weights: a file of another model (the same architecture,
     /// another seed) is refused naming both files (exit 1); a file from before the hash existed loads with a warning.
     /// </summary>
-    private static GradientStatistics LoadStatistics(string statsPath, string modelPath, FloatModel model)
+    internal static GradientStatistics LoadStatistics(string statsPath, string modelPath, FloatModel model)
     {
         IReadOnlyDictionary<string, string> metadata;
         using (var stream = File.OpenRead(statsPath))

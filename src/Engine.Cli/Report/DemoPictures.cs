@@ -441,7 +441,7 @@ internal static class DemoPictures
     private static Coordinates[] Finite(IReadOnlyList<DemoEpoch> epochs, Func<DemoEpoch, double> value) =>
         epochs.Where(e => double.IsFinite(value(e))).Select(e => new Coordinates(e.Epoch, value(e))).ToArray();
 
-    private static void Style(ScottPlot.Plottables.Scatter scatter, Color color, string legend, LinePattern pattern, MarkerShape marker)
+    internal static void Style(ScottPlot.Plottables.Scatter scatter, Color color, string legend, LinePattern pattern, MarkerShape marker)
     {
         scatter.Color = color;
         scatter.LegendText = legend;
@@ -461,7 +461,7 @@ internal static class DemoPictures
         Label = value.ToString("0", System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    private static void NoData(Plot plot, string text)
+    internal static void NoData(Plot plot, string text)
     {
         var note = plot.Add.Annotation(text, Alignment.MiddleCenter);
         note.LabelFontSize = PictureCanvas.AxisLabelSize;

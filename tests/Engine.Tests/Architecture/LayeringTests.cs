@@ -24,6 +24,7 @@ public partial class LayeringTests
         ["Pruning"] = ["Kernels", "Data", "Layers", "Training", "Statistics"],
         ["IO"] = ["Kernels", "Data", "Layers", "Quantization", "Statistics"],
         ["Inference"] = ["Kernels", "Data", "Layers", "Quantization", "IO"],
+        ["Compression"] = ["Kernels", "Data", "Layers", "Training", "Quantization", "Statistics", "Pruning", "IO", "Inference"],
     };
 
     [Fact]
