@@ -60,6 +60,11 @@ internal static class CompressCommand
         };
         var fineTune = CommonOptions.Between(new Option<int>("--finetune-epochs") { Description = "Epochs of fine-tuning after every pruning step.", DefaultValueFactory = _ => defaults.FineTuneEpochs }, 1, 100);
         var refine = CommonOptions.Between(new Option<int>("--refine-epochs") { Description = "Epochs of fine-tuning when a rejected step is tried again.", DefaultValueFactory = _ => defaults.RefineEpochs }, 1, 100);
+        var distill = CommonOptions.InRange(new Option<float>("--distill-weight")
+        {
+            Description = "Weight of the float model's soft targets in fine-tuning (knowledge distillation); 0 for labels only.",
+            DefaultValueFactory = _ => defaults.DistillationWeight,
+        }, 0f, 1f);
         var maxCandidates = CommonOptions.Between(new Option<int>("--max-candidates") { Description = "The most candidates to build and measure.", DefaultValueFactory = _ => defaults.MaxCandidates }, 1, 1000);
         var batch = CommonOptions.Between(new Option<int>("--batch-size") { Description = "Samples per timed batch (latency objective and speed-up).", DefaultValueFactory = _ => defaults.BatchSize }, 1, 4096);
         var output = new Option<string?>("--out") { Description = "Write the chosen int8 model here." };
@@ -70,7 +75,7 @@ internal static class CompressCommand
         var json = CommonOptions.Json();
         var command = new Command("compress", "Search per-layer pruning and weight bits for the smallest or fastest int8 model within an accuracy budget.")
         {
-            model, stats, maxDrop, objective, criterion, amounts, bits, fineTune, refine, maxCandidates, batch, output, plot, seed, data, threads, json,
+            model, stats, maxDrop, objective, criterion, amounts, bits, fineTune, refine, distill, maxCandidates, batch, output, plot, seed, data, threads, json,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -93,6 +98,7 @@ internal static class CompressCommand
                 Bits = [8, .. bitLadder],
                 FineTuneEpochs = parse.GetValue(fineTune),
                 RefineEpochs = parse.GetValue(refine),
+                DistillationWeight = parse.GetValue(distill),
                 MaxCandidates = parse.GetValue(maxCandidates),
                 BatchSize = parse.GetValue(batch),
                 Seed = parse.GetValue(seed),

@@ -43,6 +43,12 @@ public sealed record CompressionOptions
     /// <summary>Epochs of fine-tuning when a rejected step is tried again in the refinement.</summary>
     public int RefineEpochs { get; init; } = 3;
 
+    /// <summary>
+    /// Weight of the float model's soft targets in fine-tuning (knowledge distillation, <see cref="DistillationLoss"/>,
+    /// temperature 4); 0: labels only.
+    /// </summary>
+    public float DistillationWeight { get; init; } = 0.5f;
+
     /// <summary>Peak learning rate of fine-tuning (cosine to zero).</summary>
     public float FineTuneLearningRate { get; init; } = 0.01f;
 
@@ -162,6 +168,8 @@ public static class CompressionSearch
         private readonly Dictionary<string, int> _originalNeurons = PruningGroups.Find(original, inputShape).ToDictionary(g => g.Name, g => g.Neurons);
         private float _floatAccuracy;
         private readonly Dictionary<CompressionCandidate, (QuantizedNetwork Int8, Sequential Float)> _networks = [];
+        // The float model as trained, teaching every fine-tuning (a copy: a network cannot teach itself).
+        private readonly Sequential? _teacher = options.DistillationWeight > 0 ? StructuredPruner.Apply(original, new PruningPlan(), inputShape) : null;
 
         public CompressionResult Run(Stopwatch clock)
         {
@@ -349,6 +357,8 @@ public static class CompressionSearch
                 LearningRate = options.FineTuneLearningRate,
                 WarmupEpochs = 0,
                 Seed = options.Seed + (ulong)_candidates.Count,
+                Teacher = _teacher,
+                DistillationWeight = options.DistillationWeight,
             };
             new Trainer(network, fineTune).Run(train, null, stats, cancel);
             return stats;

@@ -80,6 +80,10 @@ public sealed class Trainer
     public Trainer(Sequential network, TrainingOptions options)
     {
         options.Validate();
+        if (ReferenceEquals(options.Teacher, network))
+        {
+            throw new ArgumentException("a network cannot be its own distillation teacher (give a copy of it).", nameof(options));
+        }
         _network = network;
         _options = options;
     }
@@ -93,6 +97,9 @@ public sealed class Trainer
         var inputs = new FloatTensor([batchSize, .. train.SampleShape]);
         var labels = new int[batchSize];
         var loss = new CrossEntropyLoss(_options.LabelSmoothing);
+        Sequential? teacher = _options.Teacher;
+        DistillationLoss? distillation = teacher is null ? null
+            : new DistillationLoss(_options.DistillationTemperature, _options.DistillationWeight, _options.LabelSmoothing);
         (string Name, Parameter Parameter)[] parameters = [.. _network.NamedParameters()];
         var sgd = new Sgd(parameters.Select(p => p.Parameter), _options.LearningRate, _options.Momentum,
             _options.WeightDecay, nesterov: _options.Nesterov && _options.Momentum > 0f);
@@ -116,13 +123,15 @@ public sealed class Trainer
                 sgd.LearningRate = _options.LearningRateAt(step, totalSteps, batches);
                 _network.ZeroGradients();
                 FloatTensor logits = _network.Forward(inputs);
-                float batchLoss = loss.Forward(logits, labels.AsSpan(0, count));
+                float batchLoss = distillation is null
+                    ? loss.Forward(logits, labels.AsSpan(0, count))
+                    : distillation.Forward(logits, teacher!.Forward(inputs), labels.AsSpan(0, count));
                 if (!float.IsFinite(batchLoss))
                 {
                     throw LossFault(inputs, batchLoss, step + 1, epoch + 1, b + 1);
                 }
                 int batchCorrect = Evaluation.CountCorrect(logits, labels.AsSpan(0, count));
-                _network.Backward(loss.Backward());
+                _network.Backward(distillation is null ? loss.Backward() : distillation.Backward());
                 foreach ((string name, Parameter p) in parameters)
                 {
                     if (!TensorPrimitives.IsFiniteAll<float>(p.Gradient.Data))

@@ -41,6 +41,18 @@ public sealed record TrainingOptions
     /// <summary>Seed for initialisation, shuffling and augmentation.</summary>
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>
+    /// A trained network whose softened outputs the trained one also learns from (knowledge distillation,
+    /// <see cref="DistillationLoss"/>); null: labels only. It is run forward on every batch and never changed.
+    /// </summary>
+    public Layers.Sequential? Teacher { get; init; }
+
+    /// <summary>Temperature of distillation (with <see cref="Teacher"/>): Hinton et al. use 2 to 20; 4 suits ten classes.</summary>
+    public float DistillationTemperature { get; init; } = 4f;
+
+    /// <summary>Weight α of the teacher's soft targets (with <see cref="Teacher"/>); 1 - α goes to the labels.</summary>
+    public float DistillationWeight { get; init; } = 0.5f;
+
     /// <summary>Throws an <see cref="ArgumentOutOfRangeException"/> naming the first invalid option.</summary>
     public void Validate()
     {
@@ -53,6 +65,10 @@ public sealed record TrainingOptions
             throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "weight decay must be a finite number >= 0.");
         if (!(WarmupEpochs >= 0f) || float.IsInfinity(WarmupEpochs))
             throw new ArgumentOutOfRangeException(nameof(WarmupEpochs), WarmupEpochs, "warm-up epochs must be a finite number >= 0.");
+        if (!(DistillationTemperature > 0f) || float.IsInfinity(DistillationTemperature))
+            throw new ArgumentOutOfRangeException(nameof(DistillationTemperature), DistillationTemperature, "the distillation temperature must be a finite number > 0.");
+        if (!(DistillationWeight >= 0f && DistillationWeight <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(DistillationWeight), DistillationWeight, "the distillation weight must be in [0, 1].");
     }
 
     /// <summary>
