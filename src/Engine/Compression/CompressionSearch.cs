@@ -32,7 +32,7 @@ public sealed record CompressionOptions
     public PruningCriterion Criterion { get; init; } = PruningCriterion.Taylor;
 
     /// <summary>The pruning ladder: fractions of a layer's original neurons, increasing, starting at 0.</summary>
-    public IReadOnlyList<double> Amounts { get; init; } = [0, 0.25, 0.5, 0.75, 0.875, 0.9375];
+    public IReadOnlyList<double> Amounts { get; init; } = [0, 0.25, 0.5, 0.625, 0.75, 0.875, 0.9375];
 
     /// <summary>The bit-width ladder of the weight codes, decreasing, starting at 8.</summary>
     public IReadOnlyList<int> Bits { get; init; } = [8, 4];
