@@ -12,10 +12,16 @@ namespace Engine.Quantization;
 /// </summary>
 public sealed class QuantizedConv2d : QuantizedWeightedLayer
 {
-    /// <summary>A convolution with weight codes [OC, C, kh, kw]; see <see cref="QuantizedWeightedLayer"/> for the arithmetic.</summary>
+    /// <summary>
+    /// A convolution with weight codes [OC, C, kh, kw] of <paramref name="weightBits"/> bits (4 to 8, one per sbyte); see
+    /// <see cref="QuantizedWeightedLayer"/> for the arithmetic. The convolution kernels (<see cref="DirectConvQ8"/>,
+    /// <see cref="PooledGemmQ8"/>) read int8 panels, so 4-bit codes are widened into them at construction
+    /// (docs/quantization.md, "Weight bits").
+    /// </summary>
     public QuantizedConv2d(string name, QuantParams input, QuantParams output, sbyte[] weights, int[] weightShape,
-        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu, int stride, int padding)
-        : base(name, input, output, weights, CheckShape(name, weightShape), weightScales, weightZeroPoints, bias, fusedRelu)
+        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu, int stride, int padding, int weightBits = 8)
+        : base(name, input, output, weights, CheckShape(name, weightShape), weightScales, weightZeroPoints, bias, fusedRelu,
+            weightBits, nibblePanels: false)
     {
         if (stride <= 0 || padding < 0)
         {
