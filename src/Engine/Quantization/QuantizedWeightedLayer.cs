@@ -21,6 +21,8 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     private readonly int[] _weightShape, _weightZeroPoints, _bias;
     private readonly float[] _weightScales;
     private readonly int[] _packedWeights;
+    // 4-bit codes eight to an int32 (GemmS4U8) rather than int8 panels: only layers that multiply through Accumulate
+    // (linear layers); DirectConvQ8 and PooledGemmQ8 read int8 panels, so convolutions never set it.
     private readonly bool _nibblePanels;
     private readonly int[] _addends, _mantissas, _shifts;
     private readonly float[] _logitScales;
