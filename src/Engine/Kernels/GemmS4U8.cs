@@ -163,6 +163,28 @@ internal static unsafe class GemmS4U8
         MultiplyPacked(m, n, k, packedA, packedB, c, ldc, variant);
     }
 
+    /// <summary>
+    /// One 4 x 16 tile, tile[r * ld + t], from row block <paramref name="a"/> (nibble panels) and panel b (
+    /// <paramref name="groups"/> depth groups of <paramref name="variant"/>): <see cref="GemmS8U8.Tile"/> for 4-bit weights,
+    /// for kernels that consume a tile while it is in L1 (<see cref="PooledGemmQ8"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Tile(int groups, int* a, byte* b, int* tile, int ld, KernelVariant variant)
+    {
+        switch (variant)
+        {
+            case KernelVariant.AvxVnni:
+                MicroKernelVnni4x16(groups, a, b, tile, ld);
+                break;
+            case KernelVariant.Avx2Fma:
+                MicroKernel4x16(groups, a, b, tile, ld);
+                break;
+            default:
+                PortableTile(groups, a, b, tile, ld);
+                break;
+        }
+    }
+
     // The pair layout read with plain loops: what the AVX2 kernel computes, for CPUs without it.
     private static void PortableTile(int pairs, int* a, byte* b, int* tile, int ld)
     {

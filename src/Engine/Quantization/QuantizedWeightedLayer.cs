@@ -21,8 +21,9 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     private readonly int[] _weightShape, _weightZeroPoints, _bias;
     private readonly float[] _weightScales;
     private readonly int[] _packedWeights;
-    // 4-bit codes eight to an int32 (GemmS4U8) rather than int8 panels: only layers that multiply through Accumulate
-    // (linear layers); DirectConvQ8 and PooledGemmQ8 read int8 panels, so convolutions never set it.
+    // 4-bit codes eight to an int32 (GemmS4U8) rather than int8 panels: layers that multiply through Accumulate or
+    // MultiplyRequantizePool (linear layers, convolutions deeper than DirectConvQ8.MaxDepth); DirectConvQ8 reads int8
+    // panels only, so shallow convolutions never set it.
     private readonly bool _nibblePanels;
     private readonly int[] _addends, _mantissas, _shifts;
     private readonly float[] _logitScales;
@@ -248,6 +249,10 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     /// </summary>
     private protected void MultiplyRequantize(ReadOnlySpan<byte> packed, int n, Span<byte> y, int ldy)
     {
+        if (_nibblePanels)
+        {
+            throw new InvalidOperationException($"{Name}: the direct kernel reads int8 panels; this layer holds 4-bit nibble panels.");
+        }
         int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
         DirectConvQ8.MultiplyRequantize(OutFeatures, n, Depth, _packedWeights, packed, _addends, _mantissas, _shifts,
             _hasWeightZeroPoints ? _perRowZeroPoints : [], Output.ZeroPoint, low, byte.MaxValue, y, ldy, Variant);
@@ -269,7 +274,7 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     {
         int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
         PooledGemmQ8.MultiplyRequantizePool(OutFeatures, Depth, panelsPerRow, pool, _packedWeights, packed, _addends, _mantissas, _shifts,
-            Output.ZeroPoint, low, byte.MaxValue, sums, pooled, ldp, Variant);
+            Output.ZeroPoint, low, byte.MaxValue, sums, pooled, ldp, Variant, _nibblePanels);
     }
 
     /// <summary>Output codes of channel <paramref name="c"/> from its accumulators (the integer output stage).</summary>

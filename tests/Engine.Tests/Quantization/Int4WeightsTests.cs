@@ -70,6 +70,53 @@ public class Int4WeightsTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(FusedInt8PathTests.Variants), MemberType = typeof(FusedInt8PathTests))]
+    public void The_pooled_band_on_nibble_panels_equals_the_pooled_band_on_int8_panels(KernelVariant variant)
+    {
+        var random = new SeededRandom(31);
+        int unclamped = 0;
+        foreach (int m in new[] { 1, 5, 64 })
+        foreach (int k in new[] { 17, 33, 289 })
+        foreach (int pool in new[] { 1, 4, 16 })
+        {
+            const int panelsPerRow = 2;
+            int n = pool * panelsPerRow * GemmS8U8.PanelWidth, windows = panelsPerRow * GemmS8U8.PanelWidth / pool;
+            var (a, _, _, _) = Parameters(m, k, perChannel: false, (ulong)(m * 1000 + k + pool));
+            byte[] b = Codes(k * n, (ulong)(k + pool));
+            int[] addends = new int[m], mantissas = new int[m], shifts = new int[m];
+            for (int c = 0; c < m; c++)
+            {
+                addends[c] = random.NextInt(20001) - 10000;
+                (mantissas[c], shifts[c]) = FixedPoint.QuantizeMultiplier(Math.Pow(2, -16 + 12 * random.NextUniform(0f, 1f)));
+            }
+            byte[] packedB = new byte[GemmS8U8.PackedActivationsLength(k, n, variant)];
+            GemmS8U8.PackActivations(k, n, b, n, packedB, variant);
+            int[] bytes = new int[GemmS8U8.PackedWeightsLength(m, k, variant)], nibbles = new int[GemmS4U8.PackedWeightsLength(m, k)];
+            GemmS8U8.PackWeights(m, k, a, k, bytes, variant);
+            GemmS4U8.PackWeights(m, k, a, k, nibbles, variant);
+            byte[] expected = new byte[m * windows], actual = new byte[m * windows];
+            int[] sums = new int[PooledGemmQ8.SumsLength(m)];
+            PooledGemmQ8.MultiplyRequantizePool(m, k, panelsPerRow, pool, bytes, packedB, addends, mantissas, shifts, 9, 9, 255, sums, expected, windows, variant);
+            PooledGemmQ8.MultiplyRequantizePool(m, k, panelsPerRow, pool, nibbles, packedB, addends, mantissas, shifts, 9, 9, 255, sums, actual, windows, variant, nibbles: true);
+            Assert.True(expected.SequenceEqual(actual), $"{variant}: m={m} k={k} pool={pool}");
+            unclamped += expected.Count(v => v != 9);
+        }
+        Assert.True(unclamped > 1000, $"only {unclamped} codes above the clamp: the comparison would prove little");
+    }
+
+    [Fact]
+    public void Layers_on_the_gemm_hold_nibble_panels_and_shallow_convolutions_int8_ones()
+    {
+        QuantizedNetwork q = QuantizeSeed(4);
+        long Bytes(string name) => ((QuantizedWeightedLayer)q.Layers.Single(l => l.Name == name)).PackedWeightBytes;
+        Assert.Equal(64 * 288 / 2, Bytes("conv2"));
+        Assert.Equal(128 * 4096 / 2, Bytes("fc1"));
+        Assert.Equal(12 * 128 / 2, Bytes("fc2"));      // 10 outputs padded to 3 row blocks of 4
+        // conv1 (depth 9) runs the direct kernel on int8 panels: its 4-bit codes are widened at construction.
+        Assert.Equal(GemmS8U8.PackedWeightsLength(32, 9, GemmS8U8.Best) * sizeof(int), Bytes("conv1"));
+    }
+
     [Fact]
     public void A_four_bit_linear_layer_holds_its_panels_in_half_a_byte_per_code()
     {
@@ -195,8 +242,11 @@ public class Int4WeightsTests
             _ => l,
         }).ToList();
         var eight = new QuantizedNetwork(layers, four.Input, four.InputShape, four.InputMean, four.InputStd, four.Logits);
+        foreach (bool unfused in new[] { false, true })
         foreach (int samples in new[] { 1, 5, 64 })
         {
+            // Fused: conv2 pools inside its GEMM tiles (PooledGemmQ8 on nibbles); unfused: the GEMM, then requantization.
+            four.Unfused = eight.Unfused = unfused;
             float[] inputs = TestData.Uniform(samples * 1024, (ulong)samples);
             float[] a = new float[samples * 10], b = new float[samples * 10];
             four.Predict(inputs, samples, a);
