@@ -13,6 +13,13 @@ namespace Engine.IO;
 ///   L.input_scale F32 [1]   L.input_zero_point I32 [1]     the activation entering L
 ///   L.output_scale F32 [1]  L.output_zero_point I32 [1]    the activation leaving L (after a fused ReLU)
 /// </code>
+/// Weight codes of fewer than 8 bits (<see cref="QuantizedWeightedLayer.WeightBits"/>) add <c>L.weight_bits</c> I32 [1]
+/// (absent: 8). 5 to 7 bits keep <c>L.weight</c> I8 as above; 4 bits store the codes packed two per byte instead:
+/// <code>
+///   L.weight_int4 U8 [out, ceil(depth / 2)]   byte j of row c: code 2j in the low nibble, code 2j + 1 in the high one
+///                                             (two's complement; the high nibble past an odd depth is 0)
+///   L.weight_shape I32 [rank]                 the float weight's shape, [out, in] or [out, in, kh, kw]
+/// </code>
 /// plus <c>input.scale</c> F32 [1] and <c>input.zero_point</c> I32 [1], the quantization of the network input, and
 /// <c>__metadata__</c>: format = engine.int8, input_mean, input_std, input_shape, activation_dtype = uint8,
 /// rounding = half_away_from_zero, logits (int32_accumulator or dequantized_output) and architecture
@@ -71,7 +78,19 @@ public static class QuantizedModelFile
                 continue;
             }
             string l = layer.Name;
-            tensors.Add(SafeTensor.FromSBytes($"{l}.weight", w.WeightShape.ToArray(), w.Weights));
+            if (w.WeightBits == Int4Bits)
+            {
+                tensors.Add(SafeTensor.FromBytes($"{l}.weight_int4", [w.OutFeatures, (w.Depth + 1) / 2], PackNibbles(w.Weights, w.OutFeatures, w.Depth)));
+                tensors.Add(SafeTensor.FromInt32s($"{l}.weight_shape", [w.WeightShape.Length], w.WeightShape));
+            }
+            else
+            {
+                tensors.Add(SafeTensor.FromSBytes($"{l}.weight", w.WeightShape.ToArray(), w.Weights));
+            }
+            if (w.WeightBits != 8)
+            {
+                tensors.Add(SafeTensor.FromInt32s($"{l}.weight_bits", [1], [w.WeightBits]));
+            }
             tensors.Add(SafeTensor.FromFloats($"{l}.weight_scale", [w.WeightScales.Length], w.WeightScales));
             tensors.Add(SafeTensor.FromInt32s($"{l}.weight_zero_point", [w.WeightZeroPoints.Length], w.WeightZeroPoints));
             tensors.Add(SafeTensor.FromInt32s($"{l}.bias", [w.Bias.Length], w.Bias));
@@ -150,9 +169,9 @@ public static class QuantizedModelFile
                 QuantizedLayer layer = entry.Kind switch
                 {
                     ArchitectureKind.Conv2d => Weighted(file, name, layerName, current, used,
-                        (i, o, w, shape, s, z, b) => new QuantizedConv2d(layerName, i, o, w, shape, s, z, b, relu, entry.Stride, entry.Padding), 4),
+                        (i, o, w, shape, s, z, b, bits) => new QuantizedConv2d(layerName, i, o, w, shape, s, z, b, relu, entry.Stride, entry.Padding, bits), 4),
                     ArchitectureKind.Linear => Weighted(file, name, layerName, current, used,
-                        (i, o, w, shape, s, z, b) => new QuantizedLinear(layerName, i, o, w, shape, s, z, b, relu), 2),
+                        (i, o, w, shape, s, z, b, bits) => new QuantizedLinear(layerName, i, o, w, shape, s, z, b, relu, bits), 2),
                     ArchitectureKind.AvgPool2d => new QuantizedAvgPool2d(layerName, current, entry.Kernel, entry.Stride),
                     ArchitectureKind.Flatten => new QuantizedFlatten(layerName, current),
                     _ => new QuantizedReLU(layerName, current),
@@ -224,17 +243,136 @@ public static class QuantizedModelFile
     }
 
     private delegate QuantizedWeightedLayer WeightedFactory(QuantParams input, QuantParams output, sbyte[] weights, int[] shape,
-        float[] scales, int[] zeroPoints, int[] bias);
+        float[] scales, int[] zeroPoints, int[] bias, int weightBits);
+
+    // Codes of 4 bits are stored two per byte (L.weight_int4); 5 to 8 bits one per I8 (L.weight).
+    private const int Int4Bits = 4;
+
+    /// <summary>Row c's codes 2j and 2j + 1 in the low and high nibble of byte c ceil(depth / 2) + j; 0 pads an odd depth.</summary>
+    internal static byte[] PackNibbles(ReadOnlySpan<sbyte> codes, int rows, int depth)
+    {
+        int stride = (depth + 1) / 2;
+        byte[] packed = new byte[rows * stride];
+        for (int c = 0; c < rows; c++)
+        {
+            for (int p = 0; p < depth; p++)
+            {
+                packed[c * stride + p / 2] |= (byte)((codes[c * depth + p] & 0xF) << (4 * (p & 1)));
+            }
+        }
+        return packed;
+    }
+
+    // The I32 [1] bit width of layer L's codes: 4 to 8, absent = 8.
+    private static int WeightBits(SafeTensorsFile file, string name, string layer, HashSet<string> used)
+    {
+        string tensorName = $"{layer}.weight_bits";
+        if (!file.TryGet(tensorName, out _))
+        {
+            if (!file.TryGet($"{layer}.weight", out _) && file.TryGet($"{layer}.weight_int4", out _))
+            {
+                throw new InvalidDataException($"{name}: tensor '{layer}.weight_int4' needs '{tensorName}' = 4, which is missing.");
+            }
+            return 8;
+        }
+        SafeTensor t = FloatTensor(file, name, tensorName, SafeTensorDType.I32, used);
+        if (t.Shape.Length != 1 || t.Shape[0] != 1)
+        {
+            throw new InvalidDataException($"{name}: tensor '{tensorName}' has shape [{string.Join(", ", t.Shape)}], expected [1].");
+        }
+        int bits = t.ToInt32s()[0];
+        if (bits < QuantizationOptions.MinWeightBits || bits > QuantizationOptions.MaxWeightBits)
+        {
+            throw new InvalidDataException(
+                $"{name}: tensor '{tensorName}' is {bits}; weight codes have {QuantizationOptions.MinWeightBits} to {QuantizationOptions.MaxWeightBits} bits.");
+        }
+        return bits;
+    }
+
+    // L.weight_shape and L.weight_int4, checked against each other (before the codes are allocated), unpacked.
+    private static (sbyte[] Codes, int[] Shape) Int4Weights(SafeTensorsFile file, string name, string layer, HashSet<string> used, int rank)
+    {
+        string shapeName = $"{layer}.weight_shape", packedName = $"{layer}.weight_int4";
+        SafeTensor shapeTensor = FloatTensor(file, name, shapeName, SafeTensorDType.I32, used);
+        int[] shape = shapeTensor.Shape.Length == 1 && shapeTensor.Shape[0] == rank ? shapeTensor.ToInt32s() : [];
+        if (shape.Length != rank || shape.Any(d => d <= 0))
+        {
+            throw new InvalidDataException(
+                $"{name}: tensor '{shapeName}' holds [{string.Join(", ", shapeTensor.Shape.Length == 1 ? shapeTensor.ToInt32s() : [])}], expected {rank} positive dimensions.");
+        }
+        long depth = 1;
+        for (int d = 1; d < rank; d++)
+        {
+            depth *= shape[d];
+            if (depth > int.MaxValue)
+            {
+                throw new InvalidDataException($"{name}: tensor '{shapeName}' describes a weight of more than {int.MaxValue} codes per output.");
+            }
+        }
+        SafeTensor packed = FloatTensor(file, name, packedName, SafeTensorDType.U8, used);
+        long stride = (depth + 1) / 2;
+        if (packed.Shape.Length != 2 || packed.Shape[0] != shape[0] || packed.Shape[1] != stride)
+        {
+            throw new InvalidDataException(
+                $"{name}: tensor '{packedName}' has shape [{string.Join(", ", packed.Shape)}]; '{shapeName}' [{string.Join(", ", shape)}] needs [{shape[0]}, {stride}] (two codes per byte).");
+        }
+        if ((long)shape[0] * depth > int.MaxValue)
+        {
+            throw new InvalidDataException($"{name}: tensor '{shapeName}' describes more than {int.MaxValue} codes.");
+        }
+        byte[] bytes = packed.Data;
+        if (depth % 2 == 1)
+        {
+            for (int c = 0; c < shape[0]; c++)
+            {
+                if (bytes[c * stride + stride - 1] >> 4 != 0)
+                {
+                    throw new InvalidDataException(
+                        $"{name}: tensor '{packedName}' row {c}: the high nibble past the odd depth {depth} is {bytes[c * stride + stride - 1] >> 4}, expected 0.");
+                }
+            }
+        }
+        // Every nibble is a code in [-8, 7]: nothing else to range-check.
+        sbyte[] codes = new sbyte[shape[0] * (int)depth];
+        for (int c = 0; c < shape[0]; c++)
+        {
+            for (int p = 0; p < depth; p++)
+            {
+                int nibble = (bytes[c * stride + p / 2] >> (4 * (p & 1))) & 0xF;
+                codes[c * depth + p] = (sbyte)((nibble ^ 8) - 8);
+            }
+        }
+        return (codes, shape);
+    }
 
     private static QuantizedWeightedLayer Weighted(SafeTensorsFile file, string name, string layer, QuantParams current,
         HashSet<string> used, WeightedFactory create, int rank)
     {
-        SafeTensor weight = FloatTensor(file, name, $"{layer}.weight", SafeTensorDType.I8, used);
-        if (weight.Shape.Length != rank || weight.Shape.Any(d => d <= 0))
+        int bits = WeightBits(file, name, layer, used);
+        sbyte[] codes;
+        int[] weightShape;
+        if (bits == Int4Bits)
         {
-            throw new InvalidDataException($"{name}: tensor '{layer}.weight' has shape [{string.Join(", ", weight.Shape)}], expected {rank} positive dimensions.");
+            (codes, weightShape) = Int4Weights(file, name, layer, used, rank);
         }
-        int outFeatures = weight.Shape[0];
+        else
+        {
+            SafeTensor weight = FloatTensor(file, name, $"{layer}.weight", SafeTensorDType.I8, used);
+            if (weight.Shape.Length != rank || weight.Shape.Any(d => d <= 0))
+            {
+                throw new InvalidDataException($"{name}: tensor '{layer}.weight' has shape [{string.Join(", ", weight.Shape)}], expected {rank} positive dimensions.");
+            }
+            codes = weight.ToSBytes();
+            weightShape = weight.Shape;
+            int lowest = -(1 << (bits - 1)), highest = (1 << (bits - 1)) - 1;
+            int outside = Array.FindIndex(codes, q => q < lowest || q > highest);
+            if (outside >= 0)
+            {
+                throw new InvalidDataException(
+                    $"{name}: tensor '{layer}.weight' holds {codes[outside]} at index {outside}, outside the {bits}-bit range [{lowest}, {highest}] of '{layer}.weight_bits'.");
+            }
+        }
+        int outFeatures = weightShape[0];
         float[] scales = Vector(file, name, $"{layer}.weight_scale", SafeTensorDType.F32, outFeatures, used).ToFloats();
         int badScale = Array.FindIndex(scales, v => !(v > 0f) || !float.IsFinite(v));
         if (badScale >= 0)
@@ -242,6 +380,12 @@ public static class QuantizedModelFile
             throw new InvalidDataException($"{name}: tensor '{layer}.weight_scale' holds {scales[badScale]} at index {badScale}; a scale must be finite and > 0.");
         }
         int[] zeroPoints = Vector(file, name, $"{layer}.weight_zero_point", SafeTensorDType.I32, scales.Length, used).ToInt32s();
+        int badZeroPoint = Array.FindIndex(zeroPoints, z => z < -(1 << (bits - 1)) || z >= 1 << (bits - 1));
+        if (badZeroPoint >= 0)
+        {
+            throw new InvalidDataException(
+                $"{name}: tensor '{layer}.weight_zero_point' holds {zeroPoints[badZeroPoint]} at index {badZeroPoint}, outside the {bits}-bit range [{-(1 << (bits - 1))}, {(1 << (bits - 1)) - 1}].");
+        }
         int[] bias = Vector(file, name, $"{layer}.bias", SafeTensorDType.I32, outFeatures, used).ToInt32s();
         if (bias.Length != outFeatures)
         {
@@ -254,7 +398,7 @@ public static class QuantizedModelFile
                 $"{name}: tensor '{layer}.input_scale' / '{layer}.input_zero_point' ({input.Scale}, {input.ZeroPoint}) disagree with the activation the previous layer produces ({current.Scale}, {current.ZeroPoint}).");
         }
         QuantParams output = Activation(file, name, $"{layer}.output_scale", $"{layer}.output_zero_point", used);
-        return create(input, output, weight.ToSBytes(), weight.Shape, scales, zeroPoints, bias);
+        return create(input, output, codes, weightShape, scales, zeroPoints, bias, bits);
     }
 
     private static QuantParams Activation(SafeTensorsFile file, string name, string scaleName, string zeroPointName, HashSet<string> used)

@@ -57,14 +57,18 @@ internal static unsafe class PooledGemmQ8
     /// (<see cref="GemmS8U8.PackedActivationsLength"/>), band row r's panel pc at index r panelsPerRow + pc, as
     /// <see cref="ConvPackQ8.PackBorderedRows"/> writes them.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="nibbles"/>, packedA holds 4-bit codes packed by <see cref="GemmS4U8.PackWeights"/> and every tile
+    /// is computed by <see cref="GemmS4U8.Tile"/>: the same accumulators, so the same codes.
+    /// </remarks>
     public static void MultiplyRequantizePool(int m, int k, int panelsPerRow, int pool, ReadOnlySpan<int> packedA, ReadOnlySpan<byte> packedB,
         ReadOnlySpan<int> addends, ReadOnlySpan<int> mantissas, ReadOnlySpan<int> shifts, int zeroPoint, int low, int high,
-        Span<int> sums, Span<byte> pooled, int ldp, KernelVariant variant)
+        Span<int> sums, Span<byte> pooled, int ldp, KernelVariant variant, bool nibbles = false)
     {
         const int width = GemmS8U8.PanelWidth, block = GemmS8U8.RowBlock;
         int windows = width / Math.Max(pool, 1);
         if (m <= 0 || k <= 0 || panelsPerRow <= 0 || !SupportsPool(pool) || addends.Length < m || mantissas.Length < m || shifts.Length < m
-            || packedA.Length < GemmS8U8.PackedWeightsLength(m, k, variant)
+            || packedA.Length < (nibbles ? GemmS4U8.PackedWeightsLength(m, k) : GemmS8U8.PackedWeightsLength(m, k, variant))
             || packedB.Length < (long)pool * panelsPerRow * GemmS8U8.PanelLength(k, variant)
             || sums.Length < SumsLength(m) || ldp < panelsPerRow * windows || (long)(m - 1) * ldp + panelsPerRow * windows > pooled.Length
             || low < 0 || high > byte.MaxValue || low > high || !CanRun(shifts[..m], zeroPoint, low, high, variant))
@@ -91,7 +95,14 @@ internal static unsafe class PooledGemmQ8
                     byte* b = pb + (long)(r * panelsPerRow + pc) * panelLength;
                     for (int i0 = 0; i0 < m; i0 += block)
                     {
-                        GemmS8U8.Tile(groups, pa + i0 / block * groups * block, b, pt, width, variant);
+                        if (nibbles)
+                        {
+                            GemmS4U8.Tile(groups, pa + i0 / block * GemmS4U8.Octets(k) * block, b, pt, width, variant);
+                        }
+                        else
+                        {
+                            GemmS8U8.Tile(groups, pa + i0 / block * groups * block, b, pt, width, variant);
+                        }
                         int rows = Math.Min(block, m - i0);
                         for (int row = 0; row < rows; row++)
                         {

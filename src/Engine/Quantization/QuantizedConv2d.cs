@@ -12,10 +12,17 @@ namespace Engine.Quantization;
 /// </summary>
 public sealed class QuantizedConv2d : QuantizedWeightedLayer
 {
-    /// <summary>A convolution with weight codes [OC, C, kh, kw]; see <see cref="QuantizedWeightedLayer"/> for the arithmetic.</summary>
+    /// <summary>
+    /// A convolution with weight codes [OC, C, kh, kw] of <paramref name="weightBits"/> bits (4 to 8, one per sbyte); see
+    /// <see cref="QuantizedWeightedLayer"/> for the arithmetic. 4-bit codes stay packed two per byte where the layer
+    /// runs the GEMM (depth above <see cref="DirectConvQ8.MaxDepth"/>: <see cref="GemmS4U8"/>, and its tiles inside
+    /// <see cref="PooledGemmQ8"/>); the direct kernel of shallow layers reads int8 panels, into which they are widened at
+    /// construction (docs/quantization.md, "16. Weight bits").
+    /// </summary>
     public QuantizedConv2d(string name, QuantParams input, QuantParams output, sbyte[] weights, int[] weightShape,
-        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu, int stride, int padding)
-        : base(name, input, output, weights, CheckShape(name, weightShape), weightScales, weightZeroPoints, bias, fusedRelu)
+        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu, int stride, int padding, int weightBits = 8)
+        : base(name, input, output, weights, CheckShape(name, weightShape), weightScales, weightZeroPoints, bias, fusedRelu,
+            weightBits, nibblePanels: DepthOf(weightShape) > DirectConvQ8.MaxDepth)
     {
         if (stride <= 0 || padding < 0)
         {
@@ -221,6 +228,9 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
         g.Validate(Name);
         return g;
     }
+
+    // in kh kw, before the base constructor has checked the shape (a bad shape fails there, whatever this returns).
+    private static long DepthOf(int[] shape) => shape.Length == 4 ? (long)shape[1] * shape[2] * shape[3] : 0;
 
     private static int[] CheckShape(string name, int[] shape)
     {

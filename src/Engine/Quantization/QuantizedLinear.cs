@@ -12,10 +12,15 @@ namespace Engine.Quantization;
 /// </summary>
 public sealed class QuantizedLinear : QuantizedWeightedLayer
 {
-    /// <summary>A linear layer with weight codes [out, in]; see <see cref="QuantizedWeightedLayer"/> for the arithmetic.</summary>
+    /// <summary>
+    /// A linear layer with weight codes [out, in] of <paramref name="weightBits"/> bits (4 to 8, one per sbyte); see
+    /// <see cref="QuantizedWeightedLayer"/> for the arithmetic. 4-bit codes stay packed two per byte in memory and the
+    /// integer GEMM unpacks them in registers (<see cref="GemmS4U8"/>): the same outputs as the codes held as int8.
+    /// </summary>
     public QuantizedLinear(string name, QuantParams input, QuantParams output, sbyte[] weights, int[] weightShape,
-        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu)
-        : base(name, input, output, weights, CheckShape(name, weightShape), weightScales, weightZeroPoints, bias, fusedRelu)
+        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu, int weightBits = 8)
+        : base(name, input, output, weights, CheckShape(name, weightShape), weightScales, weightZeroPoints, bias, fusedRelu,
+            weightBits, nibblePanels: true)
     {
     }
 

@@ -21,17 +21,24 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     private readonly int[] _weightShape, _weightZeroPoints, _bias;
     private readonly float[] _weightScales;
     private readonly int[] _packedWeights;
+    // 4-bit codes eight to an int32 (GemmS4U8) rather than int8 panels: layers that multiply through Accumulate or
+    // MultiplyRequantizePool (linear layers, convolutions deeper than DirectConvQ8.MaxDepth); DirectConvQ8 reads int8
+    // panels only, so shallow convolutions never set it.
+    private readonly bool _nibblePanels;
     private readonly int[] _addends, _mantissas, _shifts;
     private readonly float[] _logitScales;
     private readonly int[] _perRowZeroPoints;
     private readonly bool _hasWeightZeroPoints;
 
     /// <summary>
-    /// Builds the layer's integer output stage from its codes and parameters; rejects values that could overflow int32.
+    /// Builds the layer's integer output stage from its codes and parameters; rejects values that could overflow int32
+    /// and codes or zero points that do not fit <paramref name="weightBits"/> bits (two's complement,
+    /// [-2^(b-1), 2^(b-1) - 1]). With <paramref name="nibblePanels"/> and 4-bit codes the layer keeps its weights packed
+    /// two codes per byte and multiplies with <see cref="GemmS4U8"/>; otherwise in the int8 panels of <see cref="GemmS8U8"/>.
     /// The arrays are copied: changing them afterwards does not change the layer.
     /// </summary>
     protected QuantizedWeightedLayer(string name, QuantParams input, QuantParams output, sbyte[] weights, int[] weightShape,
-        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu)
+        float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu, int weightBits, bool nibblePanels)
         : base(name, input, output)
     {
         // Copied first, so that nothing the caller still holds can desynchronise the codes from the checks, the packed
@@ -63,13 +70,28 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
                 throw new ArgumentException($"{name}: weight scale {s} must be finite and > 0.");
             }
         }
+        if (weightBits < QuantizationOptions.MinWeightBits || weightBits > QuantizationOptions.MaxWeightBits)
+        {
+            throw new ArgumentException(
+                $"{name}: weight codes of {weightBits} bits; this engine runs {QuantizationOptions.MinWeightBits} to {QuantizationOptions.MaxWeightBits}.");
+        }
+        int lowestCode = -(1 << (weightBits - 1)), highestCode = (1 << (weightBits - 1)) - 1;
         foreach (int z in weightZeroPoints)
         {
-            if (z < sbyte.MinValue || z > sbyte.MaxValue)
+            if (z < lowestCode || z > highestCode)
             {
-                throw new ArgumentException($"{name}: weight zero point {z} is outside int8.");
+                throw new ArgumentException($"{name}: weight zero point {z} is outside the {weightBits}-bit range [{lowestCode}, {highestCode}].");
             }
         }
+        for (int i = 0; i < weights.Length; i++)
+        {
+            if (weights[i] < lowestCode || weights[i] > highestCode)
+            {
+                throw new ArgumentException(
+                    $"{name}: weight code {weights[i]} at index {i} is outside the {weightBits}-bit range [{lowestCode}, {highestCode}].");
+            }
+        }
+        WeightBits = weightBits;
         CheckActivation(name, "input", input);
         CheckActivation(name, "output", output);
 
@@ -81,8 +103,17 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
             _perRowZeroPoints[c] = WeightZeroPoint(c);
         }
 
-        _packedWeights = new int[GemmS8U8.PackedWeightsLength(OutFeatures, Depth, Variant)];
-        GemmS8U8.PackWeights(OutFeatures, Depth, weights, Depth, _packedWeights, Variant);
+        _nibblePanels = nibblePanels && weightBits == GemmS4U8.CodeBits;
+        if (_nibblePanels)
+        {
+            _packedWeights = new int[GemmS4U8.PackedWeightsLength(OutFeatures, Depth)];
+            GemmS4U8.PackWeights(OutFeatures, Depth, weights, Depth, _packedWeights, Variant);
+        }
+        else
+        {
+            _packedWeights = new int[GemmS8U8.PackedWeightsLength(OutFeatures, Depth, Variant)];
+            GemmS8U8.PackWeights(OutFeatures, Depth, weights, Depth, _packedWeights, Variant);
+        }
         _addends = new int[OutFeatures];
         _mantissas = new int[OutFeatures];
         _shifts = new int[OutFeatures];
@@ -116,6 +147,15 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
 
     /// <summary>The int8 GEMM variant this layer packs its operands for (the CPU's best).</summary>
     protected static KernelVariant Variant => GemmS8U8.Best;
+
+    /// <summary>
+    /// Bits of the weight codes, 4 to 8 (<see cref="QuantizationOptions.WeightBits"/>): every code lies in
+    /// [-2^(b-1), 2^(b-1) - 1]. They are held one per sbyte in <see cref="Weights"/> whatever b is.
+    /// </summary>
+    public int WeightBits { get; }
+
+    /// <summary>Bytes of the weight panels the layer multiplies from (4-bit linear layers: 8 codes per int32).</summary>
+    internal long PackedWeightBytes => (long)_packedWeights.Length * sizeof(int);
 
     /// <summary>Output channels (rows of the GEMM).</summary>
     public int OutFeatures { get; }
@@ -177,7 +217,14 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     protected Span<int> Accumulate(ReadOnlySpan<byte> packed, int n, QuantizedWorkspace workspace)
     {
         Span<int> accumulators = workspace.Accumulators(OutFeatures * n);
-        GemmS8U8.MultiplyPacked(OutFeatures, n, Depth, _packedWeights, packed, accumulators, n, Variant);
+        if (_nibblePanels)
+        {
+            GemmS4U8.MultiplyPacked(OutFeatures, n, Depth, _packedWeights, packed, accumulators, n, Variant);
+        }
+        else
+        {
+            GemmS8U8.MultiplyPacked(OutFeatures, n, Depth, _packedWeights, packed, accumulators, n, Variant);
+        }
         if (_hasWeightZeroPoints)
         {
             Span<int> columnSums = workspace.ColumnSums(n);
@@ -202,6 +249,10 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     /// </summary>
     private protected void MultiplyRequantize(ReadOnlySpan<byte> packed, int n, Span<byte> y, int ldy)
     {
+        if (_nibblePanels)
+        {
+            throw new InvalidOperationException($"{Name}: the direct kernel reads int8 panels; this layer holds 4-bit nibble panels.");
+        }
         int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
         DirectConvQ8.MultiplyRequantize(OutFeatures, n, Depth, _packedWeights, packed, _addends, _mantissas, _shifts,
             _hasWeightZeroPoints ? _perRowZeroPoints : [], Output.ZeroPoint, low, byte.MaxValue, y, ldy, Variant);
@@ -223,7 +274,7 @@ public abstract class QuantizedWeightedLayer : QuantizedLayer
     {
         int low = FusedRelu ? Math.Max(Output.ZeroPoint, 0) : 0;
         PooledGemmQ8.MultiplyRequantizePool(OutFeatures, Depth, panelsPerRow, pool, _packedWeights, packed, _addends, _mantissas, _shifts,
-            Output.ZeroPoint, low, byte.MaxValue, sums, pooled, ldp, Variant);
+            Output.ZeroPoint, low, byte.MaxValue, sums, pooled, ldp, Variant, _nibblePanels);
     }
 
     /// <summary>Output codes of channel <paramref name="c"/> from its accumulators (the integer output stage).</summary>

@@ -80,7 +80,7 @@ public static class Quantizer
                     var w = QuantizeWeights(conv.Weight.Value.Data, conv.OutChannels, options.PerChannel, options.WeightBitsOf(name));
                     int[] bias = QuantizeBias(conv.Bias.Value.Data, current, w.Scales);
                     layers.Add(new QuantizedConv2d(name, current, output, w.Codes, conv.Weight.Value.Shape.ToArray(), w.Scales, w.ZeroPoints,
-                        bias, fusedRelu, conv.Stride, conv.Padding));
+                        bias, fusedRelu, conv.Stride, conv.Padding, options.WeightBitsOf(name)));
                     current = output;
                     i += fusedRelu ? 1 : 0;
                     break;
@@ -91,7 +91,7 @@ public static class Quantizer
                     var w = QuantizeWeights(linear.Weight.Value.Data, linear.OutFeatures, options.PerChannel, options.WeightBitsOf(name));
                     int[] bias = QuantizeBias(linear.Bias.Value.Data, current, w.Scales);
                     layers.Add(new QuantizedLinear(name, current, output, w.Codes, linear.Weight.Value.Shape.ToArray(), w.Scales, w.ZeroPoints,
-                        bias, fusedRelu));
+                        bias, fusedRelu, options.WeightBitsOf(name)));
                     current = output;
                     i += fusedRelu ? 1 : 0;
                     break;
