@@ -135,13 +135,17 @@ internal static class QuantizeCommand
             var qat = new QuantizationAwareTraining(loaded.Network, options, options.Observer, qatSettings.FreezeSteps);
             var train = BatchIterator.Shuffled(trainSet, trainingOptions.BatchSize, trainingOptions.Seed, epoch: 0, loaded.InputMean, loaded.InputStd,
                 BatchIterator.DefaultMaxShift);
-            qat.Train(train, trainingOptions, observer: new QatProgress(qatSettings.Epochs));
+            ConsoleReport.Line($"Quantization-aware training for {qatSettings.Epochs} epoch(s) on {trainSet.Count} training images, {weights}.");
+            using (Interruption.Cooperate())
+            {
+                qat.Train(train, trainingOptions, observer: new QatProgress(qatSettings.Epochs), cancel: Interruption.Token);
+            }
             qatPredictions = Evaluation.Predictions(qat.Network, test);
             qatAccuracy = testSet.Count == 0 ? float.NaN : (float)qatPredictions.Where((p, i) => p == testSet.Labels[i]).Count() / testSet.Count;
             quantized = qat.ToQuantizedNetwork(((IBatchSource)calibration).SampleShape, loaded.InputMean, loaded.InputStd);
             // The per-layer report compares the integer network with the float weights training ended with.
             qat.RestoreFloatWeights();
-            ConsoleReport.Line($"Quantization-aware training: {qatSettings.Epochs} epoch(s) on {trainSet.Count} training images, {weights}, " +
+            ConsoleReport.Line($"Quantization-aware training done: " +
                                $"{ActivationObserver.NameOf(options.Observer)} observers frozen after {Math.Min(qat.Steps, qatSettings.FreezeSteps)} of {qat.Steps} steps, " +
                                $"in {clock.Elapsed.TotalSeconds:F1} s; fake-quantized accuracy {ConsoleReport.Percent(qatAccuracy)}.");
         }

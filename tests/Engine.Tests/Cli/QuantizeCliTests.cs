@@ -97,6 +97,20 @@ public sealed class QuantizeCliTests : IDisposable
         Assert.Equal(System.Text.Json.JsonValueKind.Null, json.GetProperty("qat_accuracy").ValueKind);
     }
 
+    [Fact]
+    public async Task Ctrl_C_during_quantization_aware_training_stops_it_and_writes_nothing()
+    {
+        // The bundled digits and enough epochs that training cannot finish before the signal lands.
+        string model = Path.Combine(_dir, "model.safetensors");
+        var train = CliRunner.Run("train", "--data", CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 96, test: 32), "--epochs", "1", "--out", model);
+        Assert.True(train.ExitCode == 0, train.StdErr + train.StdOut);
+        string output = Path.Combine(_dir, "out");
+        Directory.CreateDirectory(output);
+        await CliRunner.AssertInterruptedCleanly(line => line.StartsWith("Quantization-aware training for", StringComparison.Ordinal),
+            "quantize", "--model", model, "--qat-epochs", "20", "--threads", "1", "--out", Path.Combine(output, "int8.safetensors"));
+        Assert.Empty(Directory.GetFileSystemEntries(output));
+    }
+
     [Theory]
     [InlineData("--weight-bits", "3")]
     [InlineData("--weight-bits", "9")]
