@@ -28,10 +28,9 @@ internal static class QuantizeCommand
             Description = "Training images the activation ranges are observed on.",
             DefaultValueFactory = _ => 1000,
         });
-        var observer = new Option<string>("--observer")
+        var observer = new Option<string?>("--observer")
         {
-            Description = "How activation ranges are chosen: minmax, moving-average or percentile.",
-            DefaultValueFactory = _ => "minmax",
+            Description = "How activation ranges are chosen: minmax, moving-average or percentile (default: minmax after training, moving-average during --qat-epochs).",
         };
         observer.AcceptOnlyFromAmong([.. ActivationObserver.Names]);
         var logits = new Option<string>("--logits")
@@ -40,14 +39,34 @@ internal static class QuantizeCommand
             DefaultValueFactory = _ => "int32-accumulator",
         };
         logits.AcceptOnlyFromAmong("int32-accumulator", "dequantized-output");
+        var weightBits = CommonOptions.Between(new Option<int>("--weight-bits")
+        {
+            Description = $"Bits of every weight code, {QuantizationOptions.MinWeightBits} to {QuantizationOptions.MaxWeightBits} (stored one per byte).",
+            DefaultValueFactory = _ => QuantizationOptions.MaxWeightBits,
+        }, QuantizationOptions.MinWeightBits, QuantizationOptions.MaxWeightBits);
+        var qatEpochs = CommonOptions.Between(new Option<int>("--qat-epochs")
+        {
+            Description = "Epochs of quantization-aware training on the training images before quantizing (0: post-training quantization).",
+            DefaultValueFactory = _ => 0,
+        }, 0, 100);
+        var qatFreezeSteps = CommonOptions.Positive(new Option<int>("--qat-freeze-steps")
+        {
+            Description = "Optimiser steps of quantization-aware training after which the activation observers freeze.",
+            DefaultValueFactory = _ => QuantizationAwareTraining.DefaultFreezeSteps,
+        });
+        var qatLr = CommonOptions.InRange(new Option<float>("--qat-lr")
+        {
+            Description = "Peak learning rate of quantization-aware training (cosine to zero, no warm-up).",
+            DefaultValueFactory = _ => DefaultQatLearningRate,
+        }, 0f, 10f, minExclusive: true);
         var explain = new Option<string?>("--explain") { Description = "Show one layer's float weights, int8 codes and dequantized values side by side." };
         var output = new Option<string?>("--out") { Description = "Write the int8 model here." };
         var data = CommonOptions.Data();
         var threads = CommonOptions.Threads();
         var json = CommonOptions.Json();
-        var command = new Command("quantize", "Quantize a float model to int8 (calibrated post-training quantization).")
+        var command = new Command("quantize", "Quantize a float model to int8 (calibrated post-training quantization, or quantization-aware training).")
         {
-            model, perChannel, perTensor, samples, observer, logits, explain, output, data, threads, json,
+            model, perChannel, perTensor, weightBits, samples, observer, logits, qatEpochs, qatFreezeSteps, qatLr, explain, output, data, threads, json,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -55,19 +74,27 @@ internal static class QuantizeCommand
             {
                 throw new UsageException("--per-channel and --per-tensor exclude each other.");
             }
+            var qat = new QatSettings(parse.GetValue(qatEpochs), parse.GetValue(qatFreezeSteps), parse.GetValue(qatLr));
             var options = new QuantizationOptions
             {
                 PerChannel = !parse.GetValue(perTensor),
-                Observer = ActivationObserver.ParseKind(parse.GetValue(observer)!),
+                Observer = ActivationObserver.ParseKind(parse.GetValue(observer) ?? (qat.Epochs > 0 ? "moving-average" : "minmax")),
                 Logits = parse.GetValue(logits) == "dequantized-output" ? LogitsMode.DequantizedOutput : LogitsMode.Int32Accumulator,
+                WeightBits = parse.GetValue(weightBits),
             };
-            return Run(parse.GetValue(model)!, options, parse.GetValue(samples), parse.GetValue(explain), parse.GetValue(output),
+            return Run(parse.GetValue(model)!, options, qat, parse.GetValue(samples), parse.GetValue(explain), parse.GetValue(output),
                 parse.GetValue(data)!, parse.GetValue(threads), parse.GetValue(json));
         }));
         return command;
     }
 
-    private static int Run(string modelPath, QuantizationOptions options, int calibrationSamples, string? explain, string? outPath,
+    /// <summary>The peak learning rate of quantization-aware training: a fifth of training's, as fine-tuning from a trained model.</summary>
+    public const float DefaultQatLearningRate = 0.01f;
+
+    // Quantization-aware training requested on the command line (Epochs 0: none).
+    private readonly record struct QatSettings(int Epochs, int FreezeSteps, float LearningRate);
+
+    private static int Run(string modelPath, QuantizationOptions options, QatSettings qatSettings, int calibrationSamples, string? explain, string? outPath,
         string dataDirectory, int threads, bool json)
     {
         if (outPath is not null)
@@ -92,11 +119,43 @@ internal static class QuantizeCommand
         var calibration = BatchIterator.Sequential(trainSet, 100, loaded.InputMean, loaded.InputStd);
         var test = BatchIterator.Sequential(testSet, 250, loaded.InputMean, loaded.InputStd);
 
+        // Not timed: one cold pass over the test digits is no benchmark (bench/README.md has the measured timings).
+        // The float model's predictions come first: quantization-aware training changes its weights.
+        int[] floatPredictions = Evaluation.Predictions(loaded.Network, test);
+        float floatAccuracy = testSet.Count == 0 ? float.NaN : (float)floatPredictions.Where((p, i) => p == testSet.Labels[i]).Count() / testSet.Count;
+
         var clock = Stopwatch.StartNew();
-        QuantizedNetwork quantized = Quantizer.Quantize(loaded.Network, calibration, calibrationSamples, loaded.InputMean, loaded.InputStd, options);
+        QuantizedNetwork quantized;
+        float qatAccuracy = float.NaN;
+        int[]? qatPredictions = null;
+        string weights = $"{(options.PerChannel ? "per-channel symmetric" : "per-tensor asymmetric")} {options.WeightBits}-bit weights";
+        if (qatSettings.Epochs > 0)
+        {
+            var trainingOptions = new TrainingOptions { Epochs = qatSettings.Epochs, LearningRate = qatSettings.LearningRate, WarmupEpochs = 0f };
+            var qat = new QuantizationAwareTraining(loaded.Network, options, options.Observer, qatSettings.FreezeSteps);
+            var train = BatchIterator.Shuffled(trainSet, trainingOptions.BatchSize, trainingOptions.Seed, epoch: 0, loaded.InputMean, loaded.InputStd,
+                BatchIterator.DefaultMaxShift);
+            ConsoleReport.Line($"Quantization-aware training for {qatSettings.Epochs} epoch(s) on {trainSet.Count} training images, {weights}.");
+            using (Interruption.Cooperate())
+            {
+                qat.Train(train, trainingOptions, observer: new QatProgress(qatSettings.Epochs), cancel: Interruption.Token);
+            }
+            qatPredictions = Evaluation.Predictions(qat.Network, test);
+            qatAccuracy = testSet.Count == 0 ? float.NaN : (float)qatPredictions.Where((p, i) => p == testSet.Labels[i]).Count() / testSet.Count;
+            quantized = qat.ToQuantizedNetwork(((IBatchSource)calibration).SampleShape, loaded.InputMean, loaded.InputStd);
+            // The per-layer report compares the integer network with the float weights training ended with.
+            qat.RestoreFloatWeights();
+            ConsoleReport.Line($"Quantization-aware training done: " +
+                               $"{ActivationObserver.NameOf(options.Observer)} observers frozen after {Math.Min(qat.Steps, qatSettings.FreezeSteps)} of {qat.Steps} steps, " +
+                               $"in {clock.Elapsed.TotalSeconds:F1} s; fake-quantized accuracy {ConsoleReport.Percent(qatAccuracy)}.");
+        }
+        else
+        {
+            quantized = Quantizer.Quantize(loaded.Network, calibration, calibrationSamples, loaded.InputMean, loaded.InputStd, options);
+            ConsoleReport.Line($"Calibrated on {calibrationSamples} training images ({ActivationObserver.NameOf(options.Observer)} observer, " +
+                               $"{weights}) in {clock.Elapsed.TotalSeconds:F2} s.");
+        }
         double quantizeSeconds = clock.Elapsed.TotalSeconds;
-        ConsoleReport.Line($"Calibrated on {calibrationSamples} training images ({ActivationObserver.NameOf(options.Observer)} observer, " +
-                           $"{(options.PerChannel ? "per-channel symmetric" : "per-tensor asymmetric")} weights) in {quantizeSeconds:F2} s.");
 
         // Per-layer report on (at most) the first 200 calibration images.
         int reportSamples = Math.Min(200, calibrationSamples);
@@ -122,9 +181,6 @@ internal static class QuantizeCommand
             Explain(loaded, quantized, explain);
         }
 
-        // Not timed: one cold pass over the test digits is no benchmark (bench/README.md has the measured timings).
-        int[] floatPredictions = Evaluation.Predictions(loaded.Network, test);
-        float floatAccuracy = testSet.Count == 0 ? float.NaN : (float)floatPredictions.Where((p, i) => p == testSet.Labels[i]).Count() / testSet.Count;
         (float int8Accuracy, int[] int8Predictions) = quantized.Evaluate(test, 250, threads);
         float agreement = testSet.Count == 0 ? float.NaN : (float)floatPredictions.Zip(int8Predictions).Count(p => p.First == p.Second) / testSet.Count;
 
@@ -157,6 +213,13 @@ internal static class QuantizeCommand
                 ["float_bytes"] = floatBytes,
                 ["int8_bytes"] = int8Bytes,
                 ["per_channel"] = options.PerChannel,
+                ["weight_bits"] = options.WeightBits,
+                ["qat_epochs"] = qatSettings.Epochs,
+                ["qat_freeze_steps"] = qatSettings.Epochs > 0 ? qatSettings.FreezeSteps : null,
+                ["qat_lr"] = qatSettings.Epochs > 0 ? qatSettings.LearningRate : null,
+                ["qat_accuracy"] = qatPredictions is null ? null : qatAccuracy,
+                ["qat_int8_agreement"] = qatPredictions is null || testSet.Count == 0 ? null
+                    : (float)qatPredictions.Zip(int8Predictions).Count(p => p.First == p.Second) / testSet.Count,
                 ["observer"] = ActivationObserver.NameOf(options.Observer),
                 ["calibration_samples"] = calibrationSamples,
                 ["logits"] = options.Logits == LogitsMode.Int32Accumulator ? "int32_accumulator" : "dequantized_output",
@@ -220,6 +283,13 @@ internal static class QuantizeCommand
         }
         ConsoleReport.Table($"{layerName}: bias and output stage (bias scale = input scale x weight scale; addend = bias - input zp x sum of codes)",
             ["channel", "float bias", "int32 bias", "dequantized bias", "addend", "multiplier", "fixed point"], stage);
+    }
+
+    // One line per QAT epoch: training progress of a run that can take minutes.
+    private sealed class QatProgress(int epochs) : ITrainingObserver
+    {
+        public void OnEpoch(in EpochReport report) =>
+            ConsoleReport.Line($"QAT epoch {report.Epoch}/{epochs}: loss {report.TrainLoss:F4}, fake-quantized training accuracy {ConsoleReport.Percent(report.TrainAccuracy)}, {report.Seconds:F1} s.");
     }
 
     private static string G(double value) => value.ToString("G4", CultureInfo.InvariantCulture);

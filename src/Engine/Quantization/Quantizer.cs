@@ -63,7 +63,26 @@ public static class Quantizer
     {
         options ??= new QuantizationOptions();
         ActivationObserver[] observers = Calibrate(network, calibration, calibrationSamples, options);
-        QuantParams input = ToActivation(observers[0]);
+        return Quantize(network, [.. observers.Select(o => o.Range)], calibration.SampleShape, inputMean, inputStd, options);
+    }
+
+    /// <summary>
+    /// Quantizes <paramref name="network"/> with given activation ranges instead of calibrating: the network input's
+    /// first, then each weighted layer's output after its fused ReLU, in layer order (the order <see cref="Calibrate"/>
+    /// returns its observers in; quantization-aware training hands over its frozen ranges this way,
+    /// <see cref="QuantizationAwareTraining.ToQuantizedNetwork"/>).
+    /// </summary>
+    public static QuantizedNetwork Quantize(Sequential network, IReadOnlyList<(float Min, float Max)> activationRanges,
+        int[] sampleShape, float inputMean, float inputStd, QuantizationOptions? options = null)
+    {
+        options ??= new QuantizationOptions();
+        int expected = 1 + network.Layers.Count(l => l.Layer is Conv2d or Linear);
+        if (activationRanges.Count != expected)
+        {
+            throw new ArgumentException($"the network needs {expected} activation ranges (its input and each weighted layer's output), not {activationRanges.Count}.",
+                nameof(activationRanges));
+        }
+        QuantParams input = ToActivation(activationRanges[0]);
         var layers = new List<QuantizedLayer>();
         QuantParams current = input;
         int observer = 1;
@@ -76,7 +95,7 @@ public static class Quantizer
             {
                 case Conv2d conv:
                 {
-                    QuantParams output = ToActivation(observers[observer++]);
+                    QuantParams output = ToActivation(activationRanges[observer++]);
                     var w = QuantizeWeights(conv.Weight.Value.Data, conv.OutChannels, options.PerChannel, options.WeightBitsOf(name));
                     int[] bias = QuantizeBias(conv.Bias.Value.Data, current, w.Scales);
                     layers.Add(new QuantizedConv2d(name, current, output, w.Codes, conv.Weight.Value.Shape.ToArray(), w.Scales, w.ZeroPoints,
@@ -87,7 +106,7 @@ public static class Quantizer
                 }
                 case Linear linear:
                 {
-                    QuantParams output = ToActivation(observers[observer++]);
+                    QuantParams output = ToActivation(activationRanges[observer++]);
                     var w = QuantizeWeights(linear.Weight.Value.Data, linear.OutFeatures, options.PerChannel, options.WeightBitsOf(name));
                     int[] bias = QuantizeBias(linear.Bias.Value.Data, current, w.Scales);
                     layers.Add(new QuantizedLinear(name, current, output, w.Codes, linear.Weight.Value.Shape.ToArray(), w.Scales, w.ZeroPoints,
@@ -109,7 +128,7 @@ public static class Quantizer
                     throw new NotSupportedException($"layer '{name}' ({layer}) has no int8 version.");
             }
         }
-        return new QuantizedNetwork(layers, input, calibration.SampleShape, inputMean, inputStd, options.Logits);
+        return new QuantizedNetwork(layers, input, sampleShape, inputMean, inputStd, options.Logits);
     }
 
     /// <summary>
@@ -256,9 +275,6 @@ public static class Quantizer
         return codes;
     }
 
-    private static QuantParams ToActivation(ActivationObserver observer)
-    {
-        (float min, float max) = observer.Range;
-        return QuantParams.Asymmetric(min, max, 0, 255);
-    }
+    /// <summary>uint8 activation parameters for the real range [min, max] (widened to hold 0): <see cref="QuantParams.Asymmetric"/> over [0, 255].</summary>
+    public static QuantParams ToActivation((float Min, float Max) range) => QuantParams.Asymmetric(range.Min, range.Max, 0, 255);
 }

@@ -19,7 +19,7 @@ public partial class LayeringTests
         ["Data"] = ["Kernels"],
         ["Layers"] = ["Kernels"],
         ["Training"] = ["Kernels", "Data", "Layers"],
-        ["Quantization"] = ["Kernels", "Data", "Layers"],
+        ["Quantization"] = ["Kernels", "Data", "Layers", "Training"],
         ["Statistics"] = ["Kernels", "Data", "Layers", "Training"],
         ["Pruning"] = ["Kernels", "Data", "Layers", "Training", "Statistics"],
         ["IO"] = ["Kernels", "Data", "Layers", "Quantization", "Statistics"],

@@ -1,3 +1,6 @@
+using Engine.IO;
+using Engine.Quantization;
+
 namespace Engine.Tests.Cli;
 
 public sealed class QuantizeCliTests : IDisposable
@@ -50,6 +53,76 @@ public sealed class QuantizeCliTests : IDisposable
         var again = CliRunner.Run("quantize", "--model", int8, "--data", data);
         Assert.Equal(1, again.ExitCode);
         Assert.Contains("int8.safetensors", again.StdErr);
+    }
+
+    [Fact]
+    public void Quantization_aware_training_at_four_bits_writes_a_model_whose_codes_have_four_bits()
+    {
+        (string data, string model) = TrainSmall();
+        byte[] floatFile = File.ReadAllBytes(model);
+        string int4 = Path.Combine(_dir, "qat4.safetensors");
+        var run = CliRunner.Run("quantize", "--model", model, "--data", data, "--weight-bits", "4", "--qat-epochs", "1",
+            "--qat-freeze-steps", "3", "--qat-lr", "0.005", "--calibration-samples", "96", "--out", int4, "--json");
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+        var json = run.LastJson();
+        Assert.Equal(4, json.GetProperty("weight_bits").GetInt32());
+        Assert.Equal(1, json.GetProperty("qat_epochs").GetInt32());
+        Assert.Equal(3, json.GetProperty("qat_freeze_steps").GetInt32());
+        Assert.Equal(0.005f, json.GetProperty("qat_lr").GetSingle());
+        Assert.Equal("moving-average", json.GetProperty("observer").GetString());
+        Assert.Contains("observers frozen after 3 of 6 steps", run.StdOut);      // 192 images in batches of 32
+        // The float model file is untouched and float_accuracy is its own; int8_accuracy is the written file's.
+        Assert.Equal(floatFile, File.ReadAllBytes(model));
+        Assert.Equal(CliRunner.Accuracy(model, data), json.GetProperty("float_accuracy").GetSingle());
+        Assert.Equal(CliRunner.Accuracy(int4, data), json.GetProperty("int8_accuracy").GetSingle());
+        Assert.InRange(json.GetProperty("qat_int8_agreement").GetSingle(), 0.9f, 1f);
+        Assert.InRange(json.GetProperty("qat_accuracy").GetSingle(), 0f, 1f);
+        QuantizedNetwork loaded = QuantizedModelFile.Load(int4);
+        foreach (QuantizedWeightedLayer layer in loaded.Layers.OfType<QuantizedWeightedLayer>())
+        {
+            foreach (sbyte code in layer.Weights)
+            {
+                Assert.InRange(code, -7, 7);
+            }
+        }
+
+        // Post-training at 4 bits per tensor: asymmetric codes in [-8, 7], no training.
+        run = CliRunner.Run("quantize", "--model", model, "--data", data, "--per-tensor", "--weight-bits", "4", "--calibration-samples", "96", "--json");
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+        json = run.LastJson();
+        Assert.Equal(4, json.GetProperty("weight_bits").GetInt32());
+        Assert.Equal(0, json.GetProperty("qat_epochs").GetInt32());
+        Assert.False(json.GetProperty("per_channel").GetBoolean());
+        Assert.Equal("minmax", json.GetProperty("observer").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, json.GetProperty("qat_accuracy").ValueKind);
+    }
+
+    [Fact]
+    public async Task Ctrl_C_during_quantization_aware_training_stops_it_and_writes_nothing()
+    {
+        // The bundled digits and enough epochs that training cannot finish before the signal lands.
+        string model = Path.Combine(_dir, "model.safetensors");
+        var train = CliRunner.Run("train", "--data", CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 96, test: 32), "--epochs", "1", "--out", model);
+        Assert.True(train.ExitCode == 0, train.StdErr + train.StdOut);
+        string output = Path.Combine(_dir, "out");
+        Directory.CreateDirectory(output);
+        await CliRunner.AssertInterruptedCleanly(line => line.StartsWith("Quantization-aware training for", StringComparison.Ordinal),
+            "quantize", "--model", model, "--qat-epochs", "20", "--threads", "1", "--out", Path.Combine(output, "int8.safetensors"));
+        Assert.Empty(Directory.GetFileSystemEntries(output));
+    }
+
+    [Theory]
+    [InlineData("--weight-bits", "3")]
+    [InlineData("--weight-bits", "9")]
+    [InlineData("--qat-epochs", "-1")]
+    [InlineData("--qat-freeze-steps", "0")]
+    [InlineData("--qat-lr", "0")]
+    public void Bad_weight_bits_and_qat_settings_are_refused_naming_the_option(string option, string value)
+    {
+        // Refused while parsing, before any file is read: no model needed.
+        var run = CliRunner.Run("quantize", "--model", Path.Combine(_dir, "missing.safetensors"), option, value);
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(option, run.StdErr);
     }
 
     [Fact]
