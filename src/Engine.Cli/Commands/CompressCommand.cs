@@ -65,6 +65,11 @@ internal static class CompressCommand
             Description = "Weight of the float model's soft targets in fine-tuning (knowledge distillation); 0 for labels only.",
             DefaultValueFactory = _ => defaults.DistillationWeight,
         }, 0f, 1f);
+        var qatEpochs = CommonOptions.Between(new Option<int>("--qat-epochs")
+        {
+            Description = "Epochs of quantization-aware training for every candidate with weights below 8 bits (0: calibration only).",
+            DefaultValueFactory = _ => defaults.QatEpochs,
+        }, 0, 100);
         var maxCandidates = CommonOptions.Between(new Option<int>("--max-candidates") { Description = "The most candidates to build and measure.", DefaultValueFactory = _ => defaults.MaxCandidates }, 1, 1000);
         var batch = CommonOptions.Between(new Option<int>("--batch-size") { Description = "Samples per timed batch (latency objective and speed-up).", DefaultValueFactory = _ => defaults.BatchSize }, 1, 4096);
         var output = new Option<string?>("--out") { Description = "Write the chosen int8 model here." };
@@ -75,7 +80,7 @@ internal static class CompressCommand
         var json = CommonOptions.Json();
         var command = new Command("compress", "Search per-layer pruning and weight bits for the smallest or fastest int8 model within an accuracy budget.")
         {
-            model, stats, maxDrop, objective, criterion, amounts, bits, fineTune, refine, distill, maxCandidates, batch, output, plot, seed, data, threads, json,
+            model, stats, maxDrop, objective, criterion, amounts, bits, fineTune, refine, distill, qatEpochs, maxCandidates, batch, output, plot, seed, data, threads, json,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -99,6 +104,7 @@ internal static class CompressCommand
                 FineTuneEpochs = parse.GetValue(fineTune),
                 RefineEpochs = parse.GetValue(refine),
                 DistillationWeight = parse.GetValue(distill),
+                QatEpochs = parse.GetValue(qatEpochs),
                 MaxCandidates = parse.GetValue(maxCandidates),
                 BatchSize = parse.GetValue(batch),
                 Seed = parse.GetValue(seed),

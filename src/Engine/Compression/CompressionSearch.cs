@@ -49,6 +49,12 @@ public sealed record CompressionOptions
     /// </summary>
     public float DistillationWeight { get; init; } = 0.5f;
 
+    /// <summary>
+    /// Epochs of quantization-aware training (<see cref="QuantizationAwareTraining"/>) for every candidate with weights
+    /// below 8 bits, instead of post-training calibration; 0: calibration only.
+    /// </summary>
+    public int QatEpochs { get; init; }
+
     /// <summary>Peak learning rate of fine-tuning (cosine to zero).</summary>
     public float FineTuneLearningRate { get; init; } = 0.01f;
 
@@ -141,6 +147,7 @@ public static class CompressionSearch
             throw new ArgumentException($"the bit ladder starts at {QuantizationOptions.MaxWeightBits} and decreases to {QuantizationOptions.MinWeightBits} at least.");
         }
         ArgumentOutOfRangeException.ThrowIfNegative(options.FineTuneEpochs);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.QatEpochs);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.BatchSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.MaxCandidates);
         if (statistics is null && NeuronImportance.NeedsStatistics(options.Criterion))
@@ -351,24 +358,36 @@ public static class CompressionSearch
             {
                 return stats is null ? null : throw new InvalidOperationException("a statistics-based criterion needs fine-tuning between pruning steps.");
             }
-            var fineTune = new TrainingOptions
-            {
-                Epochs = epochs,
-                LearningRate = options.FineTuneLearningRate,
-                WarmupEpochs = 0,
-                Seed = options.Seed + (ulong)_candidates.Count,
-                Teacher = _teacher,
-                DistillationWeight = options.DistillationWeight,
-            };
-            new Trainer(network, fineTune).Run(train, null, stats, cancel);
+            new Trainer(network, FineTuning(epochs)).Run(train, null, stats, cancel);
             return stats;
         }
+
+        private TrainingOptions FineTuning(int epochs) => new()
+        {
+            Epochs = epochs,
+            LearningRate = options.FineTuneLearningRate,
+            WarmupEpochs = 0,
+            Seed = options.Seed + (ulong)_candidates.Count,
+            Teacher = _teacher,
+            DistillationWeight = options.DistillationWeight,
+        };
 
         private State Measure(string move, Sequential network, GradientStatistics? stats, Dictionary<string, int> amountStep, Dictionary<string, int> bitsStep)
         {
             var layerBits = bitsStep.ToDictionary(p => p.Key, p => options.Bits[p.Value]);
-            QuantizedNetwork int8 = Quantizer.Quantize(network, calibration, Math.Min(options.CalibrationSamples, calibration.Count), inputMean, inputStd,
-                new QuantizationOptions { LayerWeightBits = layerBits });
+            var quantization = new QuantizationOptions { LayerWeightBits = layerBits };
+            QuantizedNetwork int8;
+            if (options.QatEpochs > 0 && layerBits.Values.Any(b => b < QuantizationOptions.MaxWeightBits))
+            {
+                // On a copy: the candidate's float network stays what fine-tuning made it, the start of the next step.
+                var qat = new QuantizationAwareTraining(StructuredPruner.Apply(network, new PruningPlan(), inputShape), quantization);
+                qat.Train(train, FineTuning(options.QatEpochs), cancel: cancel);
+                int8 = qat.ToQuantizedNetwork(inputShape, inputMean, inputStd);
+            }
+            else
+            {
+                int8 = Quantizer.Quantize(network, calibration, Math.Min(options.CalibrationSamples, calibration.Count), inputMean, inputStd, quantization);
+            }
             float accuracy = int8.Evaluate(test, 250, network.Threads).Accuracy;
             long bytes = QuantizedModelFile.ToBytes(int8).Length;
             double seconds = timeBatch(Predictor.FromNetwork(int8, new PredictorOptions { Threads = network.Threads }));
