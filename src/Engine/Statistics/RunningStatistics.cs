@@ -91,6 +91,8 @@ public sealed class RunningStatistics
     {
         CheckLength(values.Length);
         Count++;
+        // W from its closed form rather than the recurrence W = r W + 1: a tracker restored from a file, which stores
+        // only the count, then continues bit for bit as the original would have.
         Weight = Window.WeightSum(Count);
         double inverse = 1.0 / Weight, decay = _decay;
         int i = 0;
