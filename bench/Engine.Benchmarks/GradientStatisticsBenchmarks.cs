@@ -9,7 +9,8 @@ namespace Engine.Benchmarks;
 
 /// <summary>
 /// What tracking gradient statistics costs: one training step (batch 64) with and without the Welford tracker
-/// observing every gradient (545,098 parameters plus per-neuron Taylor terms), and the tracker's update alone.
+/// observing every gradient (545,098 parameters plus per-neuron Taylor terms), and the tracker's update alone, over all
+/// steps (Welford) and exponentially weighted (half-life 100 steps: one multiply more per element).
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]
@@ -21,6 +22,7 @@ public class GradientStatisticsBenchmarks
     private CrossEntropyLoss _loss = null!;
     private Sgd _sgd = null!;
     private GradientStatistics _statistics = null!;
+    private GradientStatistics _windowed = null!;
 
     /// <summary>Threads the kernels may use.</summary>
     [Params(2)]
@@ -36,6 +38,7 @@ public class GradientStatisticsBenchmarks
         _loss = new CrossEntropyLoss();
         _sgd = new Sgd(_network.NamedParameters().Select(p => p.Parameter), 0.01f, 0.9f);
         _statistics = new GradientStatistics(_network, [1, 32, 32]);
+        _windowed = new GradientStatistics(_network, [1, 32, 32], StatisticsWindow.ExponentialHalfLife(100));
     }
 
     /// <summary>Forward, loss, backward, SGD step.</summary>
@@ -49,6 +52,10 @@ public class GradientStatisticsBenchmarks
     /// <summary>The tracker's update alone.</summary>
     [Benchmark]
     public void ObserveGradients() => _statistics.OnGradients(_network);
+
+    /// <summary>The exponentially weighted tracker's update alone.</summary>
+    [Benchmark]
+    public void ObserveGradientsWindowed() => _windowed.OnGradients(_network);
 
     private float Step(bool observe)
     {

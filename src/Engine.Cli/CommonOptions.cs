@@ -59,6 +59,18 @@ internal static class CommonOptions
         return option;
     }
 
+    public static Option<int?> Between(Option<int?> option, int min, int max)
+    {
+        option.Validators.Add(result =>
+        {
+            if (TryGetValue(result, out int? v) && v is int value && (value < min || value > max))
+            {
+                result.AddError($"{option.Name} must be a whole number from {min} to {max}, got {value}.");
+            }
+        });
+        return option;
+    }
+
     public static Option<int> Positive(Option<int> option)
     {
         option.Validators.Add(result =>

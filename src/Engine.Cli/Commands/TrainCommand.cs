@@ -32,12 +32,13 @@ internal static class TrainCommand
         var data = CommonOptions.Data();
         var output = new Option<string?>("--out") { Description = "Write the trained model here (safetensors, PyTorch state_dict names)." };
         var trackStats = new Option<string?>("--track-grad-stats") { Description = "Track Welford statistics of every gradient while training and write them here (safetensors)." };
+        var halfLife = CommonOptions.Between(new Option<int?>("--grad-stats-half-life") { Description = "With --track-grad-stats: weight the statistics' steps exponentially, a step this many steps old weighing half the newest (default: all steps weigh the same).", HelpName = "STEPS" }, 1, StatisticsWindow.MaxHalfLifeSteps);
         var smoothing = CommonOptions.InRange(new Option<float>("--label-smoothing") { Description = "Label smoothing of the cross-entropy target.", DefaultValueFactory = _ => defaults.LabelSmoothing }, 0f, 0.99f);
         var json = CommonOptions.Json();
 
         var command = new Command("train", "Train the seed network on MNIST.")
         {
-            epochs, batchSize, lr, momentum, weightDecay, shift, seed, threads, data, output, trackStats, smoothing, json,
+            epochs, batchSize, lr, momentum, weightDecay, shift, seed, threads, data, output, trackStats, halfLife, smoothing, json,
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
@@ -51,13 +52,19 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed),
                 LabelSmoothing = parse.GetValue(smoothing),
             };
+            int? halfLifeSteps = parse.GetValue(halfLife);
+            if (halfLifeSteps is not null && parse.GetValue(trackStats) is null)
+            {
+                throw new UsageException("--grad-stats-half-life needs --track-grad-stats FILE: it says how the statistics written there weigh the steps.");
+            }
+            StatisticsWindow window = halfLifeSteps is int h ? StatisticsWindow.ExponentialHalfLife(h) : StatisticsWindow.All;
             return Run(options, parse.GetValue(shift), parse.GetValue(threads), parse.GetValue(data)!,
-                parse.GetValue(output), parse.GetValue(trackStats), parse.GetValue(json));
+                parse.GetValue(output), parse.GetValue(trackStats), window, parse.GetValue(json));
         }));
         return command;
     }
 
-    private static int Run(TrainingOptions options, int maxShift, int threads, string dataDirectory, string? outPath, string? statsPath, bool json)
+    private static int Run(TrainingOptions options, int maxShift, int threads, string dataDirectory, string? outPath, string? statsPath, StatisticsWindow window, bool json)
     {
         if (outPath is not null)
         {
@@ -85,7 +92,7 @@ internal static class TrainCommand
         network.Threads = threads;
         var trainer = new Trainer(network, options);
         int[] inputShape = [1, SeedNetwork.InputSize, SeedNetwork.InputSize];
-        GradientStatistics? statistics = statsPath is null ? null : new GradientStatistics(network, inputShape);
+        GradientStatistics? statistics = statsPath is null ? null : new GradientStatistics(network, inputShape, window);
         var started = DateTime.UtcNow;
         IReadOnlyList<EpochReport> reports;
         using (Interruption.Cooperate())
@@ -110,7 +117,8 @@ internal static class TrainCommand
         if (statsPath is not null)
         {
             GradientStatisticsFile.Save(statistics!, statsPath);
-            ConsoleReport.Line($"Wrote gradient statistics over {statistics!.Count} steps to {statsPath} ({new FileInfo(statsPath).Length} bytes).");
+            string weighting = window.IsAll ? "" : $", half-life {window.HalfLifeSteps} steps";
+            ConsoleReport.Line($"Wrote gradient statistics over {statistics!.Count} steps{weighting} to {statsPath} ({new FileInfo(statsPath).Length} bytes).");
         }
         ConsoleReport.Line($"Test accuracy {ConsoleReport.Percent(last.TestAccuracy)} after {Epochs(options.Epochs)} in {seconds:F1} s " +
                            $"({reports.Average(r => r.Seconds):F1} s/epoch, {reports.Average(r => r.SamplesPerSecond):F0} samples/s).");

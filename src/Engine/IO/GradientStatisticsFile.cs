@@ -9,7 +9,8 @@ namespace Engine.IO;
 
 /// <summary>
 /// Gradient statistics files (docs/file-formats.md, "Gradient statistics file"): the Welford state of a
-/// <see cref="GradientStatistics"/> tracker as safetensors, bound to the architecture it was recorded on.
+/// <see cref="GradientStatistics"/> tracker as safetensors, bound to the architecture it was recorded on, with the
+/// window the statistics were taken over.
 /// </summary>
 public static class GradientStatisticsFile
 {
@@ -21,6 +22,12 @@ public static class GradientStatisticsFile
     /// network when the file was saved (after training, so the weights of the model file written by the same run).
     /// </summary>
     public const string WeightsKey = "weights_sha256";
+
+    /// <summary>
+    /// The metadata key recording which steps the statistics describe (<see cref="StatisticsWindow.ToString"/>: "all" or
+    /// "half-life:STEPS"); a file without it (written before it existed) holds statistics over all steps.
+    /// </summary>
+    public const string WindowKey = "window";
 
     /// <summary>
     /// SHA-256, as 64 lowercase hex digits, of the network's float parameters: the little-endian bytes of every
@@ -55,7 +62,7 @@ public static class GradientStatisticsFile
     /// Writes the statistics as safetensors: for each parameter P, <c>P.grad_count</c> I64 [1], <c>P.grad_mean</c> and
     /// <c>P.grad_m2</c> F64 of P's shape; for each prunable layer L, <c>L.taylor_count</c>, <c>L.taylor_mean</c>,
     /// <c>L.taylor_m2</c> (t per neuron) and <c>L.taylor_abs_mean</c>, <c>L.taylor_abs_m2</c> (|t|). The metadata holds
-    /// <c>format</c> = engine.grad_stats, the network's <c>architecture</c> and <see cref="WeightsKey"/>: the hash of the
+    /// <c>format</c> = engine.grad_stats, the network's <c>architecture</c>, <see cref="WindowKey"/> and <see cref="WeightsKey"/>: the hash of the
     /// weights the tracked parameters hold now (save when training ends, so they are the weights the model file holds).
     /// </summary>
     public static void Save(GradientStatistics statistics, string path)
@@ -81,6 +88,7 @@ public static class GradientStatisticsFile
             ["format"] = Format,
             ["architecture"] = statistics.Architecture,
             ["steps"] = statistics.Count.ToString(CultureInfo.InvariantCulture),
+            [WindowKey] = statistics.Window.ToString(),
             // The tracked parameters are the network's, in state_dict order: this is WeightsSha256 of the network.
             [WeightsKey] = Sha256(statistics.ParameterStatistics.Select(p => p.Parameter)),
         };
@@ -113,22 +121,29 @@ public static class GradientStatisticsFile
             throw new InvalidDataException(
                 $"{name}: statistics recorded on other weights ({WeightsKey} {weights}, the model's is {WeightsSha256(network)}): use the statistics written by the training run that wrote the model.");
         }
+        // Files written before the key existed hold statistics over all steps; any other text than Save writes is refused.
+        StatisticsWindow window = StatisticsWindow.All;
+        if (file.Metadata.TryGetValue(WindowKey, out string? windowText) && !StatisticsWindow.TryParse(windowText, out window))
+        {
+            throw new InvalidDataException(
+                $"{name}: metadata '{WindowKey}' is '{windowText}'; expected 'all' or 'half-life:STEPS' with STEPS a whole number from 1 to {StatisticsWindow.MaxHalfLifeSteps}.");
+        }
         var parameters = network.NamedParameters().Select(p =>
         {
             int[] shape = p.Parameter.Value.Shape.ToArray();
-            return (p.Name, p.Parameter, Read(file, name, p.Name, shape, ".grad_mean", ".grad_m2", ".grad_count"));
+            return (p.Name, p.Parameter, Read(file, name, p.Name, shape, ".grad_mean", ".grad_m2", ".grad_count", window));
         }).ToArray();
         var neurons = PruningGroups.Find(network, inputShape).Select(g =>
         {
             return (g, g.Layer.Weight, g.Layer.Bias,
-                Read(file, name, g.Name, [g.Neurons], ".taylor_mean", ".taylor_m2", ".taylor_count"),
-                Read(file, name, g.Name, [g.Neurons], ".taylor_abs_mean", ".taylor_abs_m2", ".taylor_count"),
+                Read(file, name, g.Name, [g.Neurons], ".taylor_mean", ".taylor_m2", ".taylor_count", window),
+                Read(file, name, g.Name, [g.Neurons], ".taylor_abs_mean", ".taylor_abs_m2", ".taylor_count", window),
                 new double[g.Neurons]);
         }).ToArray();
-        return new GradientStatistics(parameters, neurons, architecture);
+        return new GradientStatistics(parameters, neurons, architecture, window);
     }
 
-    private static RunningStatistics Read(SafeTensorsFile file, string name, string baseName, int[] shape, string meanSuffix, string m2Suffix, string countSuffix)
+    private static RunningStatistics Read(SafeTensorsFile file, string name, string baseName, int[] shape, string meanSuffix, string m2Suffix, string countSuffix, StatisticsWindow window)
     {
         SafeTensor Get(string suffix, int[] expectedShape)
         {
@@ -160,7 +175,7 @@ public static class GradientStatisticsFile
         }
         try
         {
-            return RunningStatistics.FromState(count, mean, m2);
+            return RunningStatistics.FromState(count, mean, m2, window);
         }
         catch (ArgumentException e)
         {

@@ -22,6 +22,12 @@ public sealed record NeuronGradientSummary(string Layer, double[] MeanAbsMean, d
 /// The gradient with respect to a neuron's output, summed over the batch and space, needs no extra hook: it is exactly
 /// the gradient of the neuron's bias (db = sum of dy), so its statistics are the bias's.
 /// </para>
+/// <para>
+/// <see cref="Window"/> says which steps the statistics describe: all of training (the default; the large gradients of
+/// the early epochs then dominate means and spreads) or exponentially decaying weights with a half-life in steps, which
+/// describe the network as training leaves it (see <see cref="StatisticsWindow"/>). Every tracker of one
+/// <see cref="GradientStatistics"/> uses the same window.
+/// </para>
 /// </summary>
 public sealed class GradientStatistics : ITrainingObserver
 {
@@ -29,25 +35,35 @@ public sealed class GradientStatistics : ITrainingObserver
     private readonly (PruningGroup Group, Parameter Weight, Parameter Bias, RunningStatistics Taylor, RunningStatistics TaylorAbs, double[] Scratch)[] _neurons;
     private readonly string _architecture;
 
-    /// <summary>A tracker for every parameter and prunable layer of <paramref name="network"/>.</summary>
-    public GradientStatistics(Sequential network, int[] inputShape)
+    /// <summary>A tracker over all of training for every parameter and prunable layer of <paramref name="network"/>.</summary>
+    public GradientStatistics(Sequential network, int[] inputShape) : this(network, inputShape, StatisticsWindow.All)
+    {
+    }
+
+    /// <summary>A tracker for every parameter and prunable layer of <paramref name="network"/>, weighting steps as <paramref name="window"/> says.</summary>
+    public GradientStatistics(Sequential network, int[] inputShape, StatisticsWindow window)
     {
         _architecture = network.DescribeArchitecture();
-        _parameters = network.NamedParameters().Select(p => (p.Name, p.Parameter, new RunningStatistics(p.Parameter.Value.Length))).ToArray();
+        Window = window;
+        _parameters = network.NamedParameters().Select(p => (p.Name, p.Parameter, new RunningStatistics(p.Parameter.Value.Length, window))).ToArray();
         _neurons = PruningGroups.Find(network, inputShape).Select(g =>
         {
-            return (g, g.Layer.Weight, g.Layer.Bias, new RunningStatistics(g.Neurons), new RunningStatistics(g.Neurons), new double[g.Neurons]);
+            return (g, g.Layer.Weight, g.Layer.Bias, new RunningStatistics(g.Neurons, window), new RunningStatistics(g.Neurons, window), new double[g.Neurons]);
         }).ToArray();
     }
 
-    /// <summary>Statistics restored from saved state (a statistics file read back; the arrays are taken over).</summary>
+    /// <summary>Statistics restored from saved state (a statistics file read back; the arrays are taken over; every tracker's window is <paramref name="window"/>).</summary>
     internal GradientStatistics((string, Parameter, RunningStatistics)[] parameters,
-        (PruningGroup, Parameter, Parameter, RunningStatistics, RunningStatistics, double[])[] neurons, string architecture)
+        (PruningGroup, Parameter, Parameter, RunningStatistics, RunningStatistics, double[])[] neurons, string architecture, StatisticsWindow window)
     {
         _parameters = parameters;
         _neurons = neurons;
         _architecture = architecture;
+        Window = window;
     }
+
+    /// <summary>Which steps the statistics describe: all of training, or an exponentially weighted window.</summary>
+    public StatisticsWindow Window { get; }
 
     /// <summary>The architecture the statistics were recorded on (<see cref="Sequential.DescribeArchitecture"/>).</summary>
     internal string Architecture => _architecture;

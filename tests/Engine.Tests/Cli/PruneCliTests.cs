@@ -17,6 +17,20 @@ public sealed class PruneCliTests : IDisposable
     }
 
     [Fact]
+    public void Windowed_statistics_are_written_with_their_half_life_and_prune_reads_them()
+    {
+        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 192, test: 64);
+        string model = Path.Combine(_dir, "model.safetensors"), stats = Path.Combine(_dir, "windowed.safetensors");
+        var run = CliRunner.Run("train", "--data", data, "--epochs", "1", "--out", model, "--track-grad-stats", stats, "--grad-stats-half-life", "2");
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+        Assert.Contains("gradient statistics over 6 steps, half-life 2 steps", run.StdOut);
+        Assert.Equal("half-life:2", Engine.IO.SafeTensorsFile.Read(stats).Metadata[Engine.IO.GradientStatisticsFile.WindowKey]);
+        run = CliRunner.Run("prune", "--model", model, "--stats", stats, "--data", data, "--criterion", "gradient-stability,taylor",
+            "--amount", "0.5", "--layers", "conv2", "--structured", "--finetune-epochs", "0");
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+    }
+
+    [Fact]
     public void Structured_pruning_writes_a_smaller_model_that_evaluates()
     {
         (string data, string model, string stats) = TrainSmall();

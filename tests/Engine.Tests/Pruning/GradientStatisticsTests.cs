@@ -16,10 +16,13 @@ public sealed class GradientStatisticsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (Sequential Network, GradientStatistics Stats, List<float[]> Fc1Gradients, List<double[]> Fc1Taylor) Track(int steps)
+    private static (Sequential Network, GradientStatistics Stats, List<float[]> Fc1Gradients, List<double[]> Fc1Taylor) Track(int steps) =>
+        Track(steps, StatisticsWindow.All);
+
+    private static (Sequential Network, GradientStatistics Stats, List<float[]> Fc1Gradients, List<double[]> Fc1Taylor) Track(int steps, StatisticsWindow window)
     {
         Sequential network = SeedNetwork.Create(2, conv1Channels: 3, conv2Channels: 4, hidden: 5);
-        var stats = new GradientStatistics(network, Input);
+        var stats = new GradientStatistics(network, Input, window);
         var loss = new CrossEntropyLoss();
         var sgd = new Sgd(network.NamedParameters().Select(p => p.Parameter), 0.05f, 0.9f);
         var gradients = new List<float[]>();
@@ -106,5 +109,67 @@ public sealed class GradientStatisticsTests : IDisposable
         string old = Path.Combine(_dir, "old.safetensors");
         new SafeTensorsFile(file.Tensors, metadata).Write(old);
         Assert.Equal(stats["fc1.bias"].M2.ToArray(), GradientStatisticsFile.Load(old, other, Input)["fc1.bias"].M2.ToArray());
+    }
+
+    [Fact]
+    public void Windowed_statistics_weigh_the_observed_gradients_exponentially()
+    {
+        var window = StatisticsWindow.ExponentialHalfLife(3);
+        (_, GradientStatistics stats, List<float[]> grads, List<double[]> taylor) = Track(9, window);
+        Assert.Equal(window, stats.Window);
+        RunningStatistics fc1 = stats["fc1.weight"];
+        Assert.Equal(window, fc1.Window);
+        double[] weights = Enumerable.Range(0, 9).Select(k => Math.Pow(2, -(8 - k) / 3.0)).ToArray();
+        double w = weights.Sum();
+        for (int i = 0; i < grads[0].Length; i += 17)
+        {
+            double mean = Enumerable.Range(0, 9).Sum(k => weights[k] * grads[k][i]) / w;
+            double m2 = Enumerable.Range(0, 9).Sum(k => weights[k] * (grads[k][i] - mean) * (grads[k][i] - mean));
+            Assert.Equal(mean, fc1.Mean[i], 1e-12);
+            Assert.Equal(m2, fc1.M2[i], 1e-12);
+        }
+        double[] actual = stats.Summaries().First(s => s.Layer == "fc1").Taylor;
+        for (int n = 0; n < 5; n++)
+        {
+            Assert.Equal(Enumerable.Range(0, 9).Sum(k => weights[k] * Math.Abs(taylor[k][n])) / w, actual[n], 1e-6);
+        }
+    }
+
+    [Fact]
+    public void The_window_is_saved_read_back_and_validated_and_old_files_read_as_all()
+    {
+        var window = StatisticsWindow.ExponentialHalfLife(4);
+        (Sequential network, GradientStatistics stats, _, _) = Track(5, window);
+        string path = Path.Combine(_dir, "windowed.safetensors");
+        GradientStatisticsFile.Save(stats, path);
+        SafeTensorsFile file = SafeTensorsFile.Read(path);
+        Assert.Equal("half-life:4", file.Metadata[GradientStatisticsFile.WindowKey]);
+        GradientStatistics back = GradientStatisticsFile.Load(path, network, Input);
+        Assert.Equal(window, back.Window);
+        Assert.Equal(window, back["conv2.bias"].Window);
+        Assert.Equal(stats["conv2.bias"].Weight, back["conv2.bias"].Weight);
+        Assert.Equal(stats.Summaries()[2].RmsStd, back.Summaries()[2].RmsStd);
+
+        // A file without the key (written before it existed) holds statistics over all steps.
+        string old = Path.Combine(_dir, "old.safetensors");
+        new SafeTensorsFile(file.Tensors, file.Metadata.Where(kv => kv.Key != GradientStatisticsFile.WindowKey).ToDictionary()).Write(old);
+        GradientStatistics oldBack = GradientStatisticsFile.Load(old, network, Input);
+        Assert.True(oldBack.Window.IsAll);
+        Assert.Equal(5.0, oldBack["conv2.bias"].Weight);
+
+        foreach (string bad in new[] { "half-life:0", "Half-life:4", "half-life:4 ", "last:4", "" })
+        {
+            string badPath = Path.Combine(_dir, "bad.safetensors");
+            new SafeTensorsFile(file.Tensors, new Dictionary<string, string>(file.Metadata) { [GradientStatisticsFile.WindowKey] = bad }).Write(badPath);
+            var e = Assert.Throws<InvalidDataException>(() => GradientStatisticsFile.Load(badPath, network, Input));
+            Assert.Contains("bad.safetensors", e.Message);
+            Assert.Contains($"'window' is '{bad}'", e.Message);
+        }
+
+        (Sequential allNetwork, GradientStatistics allStats, _, _) = Track(2);
+        string allPath = Path.Combine(_dir, "all.safetensors");
+        GradientStatisticsFile.Save(allStats, allPath);
+        Assert.Equal("all", SafeTensorsFile.Read(allPath).Metadata[GradientStatisticsFile.WindowKey]);
+        Assert.True(GradientStatisticsFile.Load(allPath, allNetwork, Input).Window.IsAll);
     }
 }
