@@ -104,8 +104,22 @@ internal static class CompressionPictures
             ring.Color = PictureCanvas.Series(3);
             ring.LegendText = $"chosen: #{chosen.Index}";
         }
-        // Ticks at log10 positions, labelled with the value they stand for.
-        plot.Axes.Bottom.TickGenerator = new NumericAutomatic { LabelFormatter = v => Magnitude(Math.Pow(10, v), size), MinorTickGenerator = new LogMinorTickGenerator() };
+        // Ticks at 1, 2 and 5 times the powers of ten inside the range, labelled with the value they stand for.
+        plot.Axes.AutoScale();
+        AxisLimits limits = plot.Axes.GetLimits();
+        var ticks = new List<double>();
+        for (int power = (int)Math.Floor(limits.Left); power <= (int)Math.Ceiling(limits.Right); power++)
+        {
+            foreach (double m in new[] { 1.0, 2.0, 5.0 })
+            {
+                double at = power + Math.Log10(m);
+                if (at >= limits.Left && at <= limits.Right)
+                {
+                    ticks.Add(at);
+                }
+            }
+        }
+        plot.Axes.Bottom.TickGenerator = new NumericManual(ticks.ToArray(), ticks.Select(t => Magnitude(Math.Pow(10, t), size)).ToArray());
         plot.ShowLegend(Edge.Right);
         PictureCanvas.Save(plot, path, Width, Height);
     }

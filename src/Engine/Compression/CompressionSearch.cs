@@ -38,10 +38,10 @@ public sealed record CompressionOptions
     public IReadOnlyList<int> Bits { get; init; } = [8, 4];
 
     /// <summary>Epochs of fine-tuning after every pruning step.</summary>
-    public int FineTuneEpochs { get; init; } = 1;
+    public int FineTuneEpochs { get; init; } = 2;
 
     /// <summary>Epochs of fine-tuning when a rejected step is tried again in the refinement.</summary>
-    public int RefineEpochs { get; init; } = 3;
+    public int RefineEpochs { get; init; } = 6;
 
     /// <summary>
     /// Weight of the float model's soft targets in fine-tuning (knowledge distillation, <see cref="DistillationLoss"/>,
@@ -108,8 +108,8 @@ public sealed record CompressionResult(float FloatAccuracy, long FloatBytes, dou
 /// that layer is compressed so far, plus 0.1 point so that free steps still rank by saving). The best step is built for
 /// real: pruning steps remove the neurons the criterion ranks lowest on statistics recorded during the last
 /// fine-tuning, then fine-tune; the model is quantized with each layer's bits and measured (accuracy on the test
-/// digits, file bytes, batch time). Within budget, it becomes the accepted model; otherwise that step of that layer is
-/// closed.</item>
+/// digits, file bytes, batch time). Within budget and measured better on the objective, it becomes the accepted model;
+/// otherwise that step of that layer is closed.</item>
 /// <item>Refine: each closed step is tried once more with longer fine-tuning; a success reopens the greedy search.</item>
 /// </list>
 /// The chosen model is the accepted candidate with the best objective; every candidate measured is reported, and the
@@ -207,7 +207,10 @@ public static class CompressionSearch
                     refining = true;
                 }
                 State candidate = Apply(accepted, next.Value, refining ? options.RefineEpochs : options.FineTuneEpochs, refining);
-                if (candidate.Candidate.WithinBudget)
+                // Kept only if it is within the budget and really better: the saving was predicted from shapes, and a
+                // 4-bit layer of a few hundred weights can cost more in tensor headers than its packing saves.
+                bool better = Objective(candidate.Candidate) < Objective(accepted.Candidate);
+                if (candidate.Candidate.WithinBudget && better)
                 {
                     accepted = candidate;
                     closed.Remove(next.Value);
@@ -216,6 +219,7 @@ public static class CompressionSearch
                 {
                     closed.Add(next.Value);
                 }
+                progress?.Invoke($"   -> {(candidate.Candidate.WithinBudget && better ? "kept" : candidate.Candidate.WithinBudget ? $"within budget but no better than #{accepted.Candidate.Index}: not kept" : "over budget: not kept")}");
             }
 
             var within = _candidates.Where(c => c.WithinBudget).ToList();
@@ -406,7 +410,7 @@ public static class CompressionSearch
                 _networks[candidate] = (int8, network);
             }
             progress?.Invoke($"#{candidate.Index} {move}: {100 * accuracy:F2}% ({candidate.AccuracyDrop(_floatAccuracy):+0.00;-0.00} points), {bytes:N0} bytes, " +
-                             $"{1000 * seconds:F2} ms per batch -> {(within ? "kept" : "over budget")}");
+                             $"{1000 * seconds:F2} ms per batch");
             return new State(network, stats, amountStep, bitsStep, candidate, int8);
         }
     }
