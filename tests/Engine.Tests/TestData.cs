@@ -33,4 +33,21 @@ internal static class TestData
         Uniform(t.Length, seed).CopyTo(t.Data);
         return t;
     }
+
+    /// <summary>Uniform values in [-1, 1], the same for the same batch: calibration images for tests (labels 0).</summary>
+    public sealed class RandomImages(int[] sampleShape, int count) : Engine.Data.IBatchSource
+    {
+        public int Count => count;
+
+        public int[] SampleShape => sampleShape;
+
+        public int FillBatch(int epoch, int batchIndex, int batchSize, Span<float> inputs, Span<int> labels)
+        {
+            int n = Math.Min(batchSize, count - batchIndex * batchSize);
+            int size = sampleShape.Aggregate(1, (p, d) => p * d);
+            Uniform(n * size, (ulong)(1000 + batchIndex)).CopyTo(inputs);
+            labels[..n].Clear();
+            return n;
+        }
+    }
 }

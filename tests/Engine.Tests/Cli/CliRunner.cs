@@ -124,6 +124,20 @@ internal static class CliRunner
         return root;
     }
 
+    /// <summary>
+    /// A float model and its gradient statistics from one epoch on 192 training digits (64 test digits), all in
+    /// <paramref name="dir"/>: the quick model the pruning and compression commands are tried on.
+    /// </summary>
+    public static (string Data, string Model, string Stats) TrainSmall(string dir)
+    {
+        string data = SmallDataDirectory(Path.Combine(dir, "data"), train: 192, test: 64);
+        string model = Path.Combine(dir, "model.safetensors"), stats = Path.Combine(dir, "stats.safetensors");
+        var run = Run("train", "--data", data, "--epochs", "1", "--out", model, "--track-grad-stats", stats);
+        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
+        Assert.Contains("gradient statistics over 6 steps", run.StdOut);
+        return (data, model, stats);
+    }
+
     public static void WriteIdx(string path, int magic, int[] dims, byte[] payload)
     {
         using var file = File.Create(path);

@@ -9,14 +9,7 @@ public sealed class CompressCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private (string Data, string Model, string Stats) TrainSmall()
-    {
-        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 192, test: 64);
-        string model = Path.Combine(_dir, "model.safetensors"), stats = Path.Combine(_dir, "stats.safetensors");
-        var run = CliRunner.Run("train", "--data", data, "--epochs", "1", "--out", model, "--track-grad-stats", stats);
-        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
-        return (data, model, stats);
-    }
+    private (string Data, string Model, string Stats) TrainSmall() => CliRunner.TrainSmall(_dir);
 
     [Fact]
     public void Analyze_measures_each_layer_as_prune_measures_it_and_draws_the_picture()

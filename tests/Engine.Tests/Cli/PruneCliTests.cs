@@ -6,15 +6,7 @@ public sealed class PruneCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private (string Data, string Model, string Stats) TrainSmall()
-    {
-        string data = CliRunner.SmallDataDirectory(Path.Combine(_dir, "data"), train: 192, test: 64);
-        string model = Path.Combine(_dir, "model.safetensors"), stats = Path.Combine(_dir, "stats.safetensors");
-        var run = CliRunner.Run("train", "--data", data, "--epochs", "1", "--out", model, "--track-grad-stats", stats);
-        Assert.True(run.ExitCode == 0, run.StdErr + run.StdOut);
-        Assert.Contains("gradient statistics over 6 steps", run.StdOut);
-        return (data, model, stats);
-    }
+    private (string Data, string Model, string Stats) TrainSmall() => CliRunner.TrainSmall(_dir);
 
     [Fact]
     public void Windowed_statistics_are_written_with_their_half_life_and_prune_reads_them()

@@ -61,23 +61,6 @@ internal static class OnnxTestNetworks
 
     public static QuantizedNetwork Quantize(Sequential network, int[] sampleShape, bool perChannel = true,
         LogitsMode logits = LogitsMode.Int32Accumulator) =>
-        Quantizer.Quantize(network, new RandomImages(sampleShape, 64), 64, 0.1f, 0.3f,
+        Quantizer.Quantize(network, new TestData.RandomImages(sampleShape, 64), 64, 0.1f, 0.3f,
             new QuantizationOptions { PerChannel = perChannel, Logits = logits, CalibrationBatchSize = 32 });
-
-    /// <summary>Uniform values in [-1, 1], the same for the same batch.</summary>
-    private sealed class RandomImages(int[] sampleShape, int count) : IBatchSource
-    {
-        public int Count => count;
-
-        public int[] SampleShape => sampleShape;
-
-        public int FillBatch(int epoch, int batchIndex, int batchSize, Span<float> inputs, Span<int> labels)
-        {
-            int n = Math.Min(batchSize, count - batchIndex * batchSize);
-            int size = sampleShape.Aggregate(1, (p, d) => p * d);
-            TestData.Uniform(n * size, (ulong)(1000 + batchIndex)).CopyTo(inputs);
-            labels[..n].Clear();
-            return n;
-        }
-    }
 }

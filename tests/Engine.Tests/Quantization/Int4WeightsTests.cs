@@ -167,27 +167,10 @@ public class Int4WeightsTests
             new QuantizedLinear("fc9", Activation, Activation, [1, 2, 3, 0], [2, 2], [0.1f], [-9], [0, 0], fusedRelu: false, weightBits: 4));
     }
 
-    /// <summary>Uniform values in [-1, 1], the same for the same batch.</summary>
-    private sealed class RandomImages(int[] sampleShape, int count) : IBatchSource
-    {
-        public int Count => count;
-
-        public int[] SampleShape => sampleShape;
-
-        public int FillBatch(int epoch, int batchIndex, int batchSize, Span<float> inputs, Span<int> labels)
-        {
-            int n = Math.Min(batchSize, count - batchIndex * batchSize);
-            int size = sampleShape.Aggregate(1, (p, d) => p * d);
-            TestData.Uniform(n * size, (ulong)(1000 + batchIndex)).CopyTo(inputs);
-            labels[..n].Clear();
-            return n;
-        }
-    }
-
     private static readonly Sequential Seed = SeedNetwork.Create(seed: 3);
 
     internal static QuantizedNetwork QuantizeSeed(int bits, IReadOnlyDictionary<string, int>? layerBits = null, bool perChannel = true) =>
-        Quantizer.Quantize(Seed, new RandomImages([1, 32, 32], 32), 32, 0.1f, 0.3f,
+        Quantizer.Quantize(Seed, new TestData.RandomImages([1, 32, 32], 32), 32, 0.1f, 0.3f,
             new QuantizationOptions { PerChannel = perChannel, CalibrationBatchSize = 32, WeightBits = bits, LayerWeightBits = layerBits });
 
     public static TheoryData<string> BitPlans() => ["all4", "all6", "fc1-4", "fc1-conv2-4", "all4-per-tensor", "all5-per-tensor"];
@@ -359,7 +342,7 @@ public class Int4WeightsTests
             ("flatten", new Flatten()),
             ("fc1", new Linear(27, 5)));
         network.Initialize(new SeededRandom(9));
-        QuantizedNetwork q = Quantizer.Quantize(network, new RandomImages([1, 3, 3], 16), 16, 0f, 1f,
+        QuantizedNetwork q = Quantizer.Quantize(network, new TestData.RandomImages([1, 3, 3], 16), 16, 0f, 1f,
             new QuantizationOptions { WeightBits = 4, CalibrationBatchSize = 16 });
         SafeTensorsFile file = SafeTensorsFile.Read(QuantizedModelFile.ToBytes(q), "odd");
         Assert.Equal([5, 14], file["fc1.weight_int4"].Shape);
