@@ -82,6 +82,17 @@ public sealed class CompressCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Ctrl_c_during_the_search_writes_nothing_and_exits_130()
+    {
+        (string data, string model, string stats) = TrainSmall();
+        string output = Path.Combine(_dir, "compressed.safetensors"), plot = Path.Combine(_dir, "pareto.png");
+        await CliRunner.AssertInterruptedCleanly(line => line.StartsWith("Searching", StringComparison.Ordinal),
+            "compress", "--model", model, "--stats", stats, "--data", data, "--finetune-epochs", "20", "--threads", "1", "--out", output, "--plot", plot);
+        Assert.False(File.Exists(output));
+        Assert.False(File.Exists(plot));
+    }
+
+    [Fact]
     public void Bad_requests_are_refused_before_any_work()
     {
         (string data, string model, string stats) = TrainSmall();
