@@ -16,13 +16,16 @@ public sealed class QuantizedConv2d : QuantizedWeightedLayer
     /// A convolution with weight codes [OC, C, kh, kw] of <paramref name="weightBits"/> bits (4 to 8, one per sbyte); see
     /// <see cref="QuantizedWeightedLayer"/> for the arithmetic. 4-bit codes stay packed two per byte where the layer
     /// runs the GEMM (depth above <see cref="DirectConvQ8.MaxDepth"/>: <see cref="GemmS4U8"/>, and its tiles inside
-    /// <see cref="PooledGemmQ8"/>); the direct kernel of shallow layers reads int8 panels, into which they are widened at
-    /// construction (docs/quantization.md, "16. Weight bits").
+    /// <see cref="PooledGemmQ8"/>) on AVX-VNNI; the direct kernel of shallow layers reads int8 panels, and so do the
+    /// AVX2 and portable GEMMs of convolutions, into which the codes are widened at construction. A convolution re-reads
+    /// its few weights from L1 for every tile, so halving them saves no memory traffic, while the unpacking is paid on
+    /// every re-read: measured, 4-bit nibble panels made the whole network 1.2x (batch 64) to 1.4x (batch 1) slower on
+    /// the AVX2 kernels, and about 4% slower on AVX-VNNI (docs/quantization.md, "16. Weight bits").
     /// </summary>
     public QuantizedConv2d(string name, QuantParams input, QuantParams output, sbyte[] weights, int[] weightShape,
         float[] weightScales, int[] weightZeroPoints, int[] bias, bool fusedRelu, int stride, int padding, int weightBits = 8)
         : base(name, input, output, weights, CheckShape(name, weightShape), weightScales, weightZeroPoints, bias, fusedRelu,
-            weightBits, nibblePanels: DepthOf(weightShape) > DirectConvQ8.MaxDepth)
+            weightBits, nibblePanels: DepthOf(weightShape) > DirectConvQ8.MaxDepth && GemmS8U8.Best == KernelVariant.AvxVnni)
     {
         if (stride <= 0 || padding < 0)
         {
