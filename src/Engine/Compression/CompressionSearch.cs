@@ -38,10 +38,10 @@ public sealed record CompressionOptions
     public IReadOnlyList<int> Bits { get; init; } = [8, 4];
 
     /// <summary>Epochs of fine-tuning after every pruning step.</summary>
-    public int FineTuneEpochs { get; init; } = 2;
+    public int FineTuneEpochs { get; init; } = 3;
 
     /// <summary>Epochs of fine-tuning when a rejected step is tried again in the refinement.</summary>
-    public int RefineEpochs { get; init; } = 6;
+    public int RefineEpochs { get; init; } = 8;
 
     /// <summary>
     /// Weight of the float model's soft targets in fine-tuning (knowledge distillation, <see cref="DistillationLoss"/>,
