@@ -87,7 +87,7 @@ public sealed record CompressionCandidate(int Index, string Move, IReadOnlyList<
 
 /// <summary>The outcome of <see cref="CompressionSearch.Run"/>; every time is of one batch, measured in the same process.</summary>
 /// <param name="FloatAccuracy">The float model's test accuracy.</param>
-/// <param name="FloatBytes">Bytes of the float model file.</param>
+/// <param name="FloatBytes">Bytes of the float model as the engine writes it (<see cref="ModelFile.ToBytes"/>).</param>
 /// <param name="FloatBatchSeconds">The float model's batch time.</param>
 /// <param name="Candidates">Every candidate measured, in order.</param>
 /// <param name="ParetoFront">The candidates no other beats on both accuracy and the objective, best objective first.</param>
@@ -158,13 +158,10 @@ public static class CompressionSearch
 
     /// <summary>One state of the search: a fine-tuned float network, its statistics, and each layer's ladder positions.</summary>
     private sealed record State(Sequential Network, GradientStatistics? Statistics, IReadOnlyDictionary<string, int> AmountStep,
-        IReadOnlyDictionary<string, int> BitsStep, CompressionCandidate Candidate, QuantizedNetwork Quantized);
+        IReadOnlyDictionary<string, int> BitsStep, CompressionCandidate Candidate);
 
     /// <summary>A step of one layer down one ladder.</summary>
-    private readonly record struct Move(string Layer, bool Pruning)
-    {
-        public override string ToString() => Pruning ? $"prune {Layer}" : $"bits {Layer}";
-    }
+    private readonly record struct Move(string Layer, bool Pruning);
 
     private sealed class Search(Sequential original, int[] inputShape, float inputMean, float inputStd, GradientStatistics? statistics,
         SensitivityReport sensitivity, IBatchSource train, IBatchSource calibration, IBatchSource test, CompressionOptions options,
@@ -411,7 +408,7 @@ public static class CompressionSearch
             }
             progress?.Invoke($"#{candidate.Index} {move}: {100 * accuracy:F2}% ({candidate.AccuracyDrop(_floatAccuracy):+0.00;-0.00} points), {bytes:N0} bytes, " +
                              $"{1000 * seconds:F2} ms per batch");
-            return new State(network, stats, amountStep, bitsStep, candidate, int8);
+            return new State(network, stats, amountStep, bitsStep, candidate);
         }
     }
 }
