@@ -53,6 +53,18 @@ internal static class CallTiming
     }
 
     /// <summary>
+    /// Times <paramref name="model"/>'s Predict on batches of <paramref name="batch"/> of the first test digits
+    /// (<see cref="TestInputs"/>), inputs and outputs allocated before the run.
+    /// </summary>
+    public static Timing MeasurePredict(Predictor model, string modelName, MnistDataset testSet, int batch, string dataDirectory,
+        Durations durations, int minimumCalls)
+    {
+        float[] inputs = TestInputs(model, modelName, testSet, batch, dataDirectory);
+        float[] outputs = new float[batch * model.OutputLength];
+        return Measure(() => model.Predict(inputs, batch, outputs), durations, minimumCalls);
+    }
+
+    /// <summary>
     /// Runs <paramref name="call"/> for the warm-up (at least <see cref="MinWarmupCalls"/> calls), then for the timed
     /// seconds (and at least <paramref name="minimumCalls"/> calls), recording each call's Stopwatch ticks.
     /// <paramref name="before"/> runs before every call, outside its time.

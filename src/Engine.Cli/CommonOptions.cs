@@ -46,6 +46,19 @@ internal static class CommonOptions
         },
     };
 
+    /// <summary>A pruning criterion by its command-line name; an unknown name is a usage error naming <paramref name="option"/> (exit 2).</summary>
+    public static Engine.Pruning.PruningCriterion ParseCriterion(string text, string option)
+    {
+        try
+        {
+            return Engine.Pruning.NeuronImportance.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"{option}: {e.Message}");
+        }
+    }
+
     /// <summary>An integer option that must lie in [<paramref name="min"/>, <paramref name="max"/>].</summary>
     public static Option<int> Between(Option<int> option, int min, int max)
     {

@@ -43,7 +43,7 @@ internal static class AnalyzeCommand
         {
             var options = new SensitivityOptions
             {
-                Criterion = ParseCriterion(parse.GetValue(criterion)!, "--criterion"),
+                Criterion = CommonOptions.ParseCriterion(parse.GetValue(criterion)!, "--criterion"),
                 Amounts = ParseList(parse.GetValue(amounts)!, "--amounts", ParseFraction),
                 Bits = ParseList(parse.GetValue(bits)!, "--bits", ParseBits),
                 PerChannel = !parse.GetValue(perTensor),
@@ -52,18 +52,6 @@ internal static class AnalyzeCommand
             return Run(parse.GetValue(model)!, parse.GetValue(stats), options, parse.GetValue(plot), parse.GetValue(data)!, parse.GetValue(threads), parse.GetValue(json));
         }));
         return command;
-    }
-
-    internal static PruningCriterion ParseCriterion(string text, string option)
-    {
-        try
-        {
-            return NeuronImportance.Parse(text);
-        }
-        catch (ArgumentException e)
-        {
-            throw new UsageException($"{option}: {e.Message}");
-        }
     }
 
     internal static T[] ParseList<T>(string text, string option, Func<string, T?> parse) where T : struct

@@ -98,7 +98,7 @@ internal static class CompressCommand
             {
                 MaxAccuracyDrop = parse.GetValue(maxDrop),
                 Objective = parse.GetValue(objective) == "latency" ? CompressionObjective.Latency : CompressionObjective.Size,
-                Criterion = AnalyzeCommand.ParseCriterion(parse.GetValue(criterion)!, "--criterion"),
+                Criterion = CommonOptions.ParseCriterion(parse.GetValue(criterion)!, "--criterion"),
                 Amounts = [0, .. ladder],
                 Bits = [8, .. bitLadder],
                 FineTuneEpochs = parse.GetValue(fineTune),
@@ -219,9 +219,7 @@ internal static class CompressCommand
     /// <summary>Median seconds of one batch through <paramref name="predictor"/> on the first test digits (<see cref="CallTiming"/>).</summary>
     private static double TimeBatch(Predictor predictor, string modelPath, MnistDataset testSet, int batch, string dataDirectory, CallTiming.Durations durations)
     {
-        float[] inputs = CallTiming.TestInputs(predictor, modelPath, testSet, batch, dataDirectory);
-        float[] outputs = new float[batch * predictor.OutputLength];
-        return CallTiming.Measure(() => predictor.Predict(inputs, batch, outputs), durations, minimumCalls: 5).MedianMs / 1000;
+        return CallTiming.MeasurePredict(predictor, modelPath, testSet, batch, dataDirectory, durations, minimumCalls: 5).MedianMs / 1000;
     }
 
     private static string Layers(CompressionCandidate c) =>

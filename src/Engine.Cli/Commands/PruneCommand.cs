@@ -50,7 +50,7 @@ internal static class PruneCommand
         };
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            PruningCriterion[] criteria = Split(parse.GetValue(criterion)!).Select(ParseCriterion).ToArray();
+            PruningCriterion[] criteria = Split(parse.GetValue(criterion)!).Select(c => CommonOptions.ParseCriterion(c, "--criterion")).ToArray();
             double[] amounts = Split(parse.GetValue(amount)!).Select(ParseAmount).ToArray();
             string[]? layerNames = parse.GetValue(layers) is { } l ? Split(l) : null;
             (double, double)? thresholds = (parse.GetValue(meanThreshold), parse.GetValue(stdThreshold)) switch
@@ -90,18 +90,6 @@ internal static class PruneCommand
     }
 
     private static string[] Split(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-
-    private static PruningCriterion ParseCriterion(string text)
-    {
-        try
-        {
-            return NeuronImportance.Parse(text);
-        }
-        catch (ArgumentException e)
-        {
-            throw new UsageException("--criterion: " + e.Message);
-        }
-    }
 
     // Below 1: pruning every neuron of a layer would disconnect the network.
     private static double ParseAmount(string text) =>

@@ -259,9 +259,7 @@ internal static class DemoPipeline
     private static CallTiming.Timing Time(Predictor model, string name, MnistDataset testSet, int batch, DemoSettings settings, CancellationToken cancel)
     {
         cancel.ThrowIfCancellationRequested();
-        float[] inputs = CallTiming.TestInputs(model, name, testSet, batch, settings.DataDirectory);
-        float[] outputs = new float[batch * model.OutputLength];
-        return CallTiming.Measure(() => model.Predict(inputs, batch, outputs), settings.Timing, minimumCalls: 1);
+        return CallTiming.MeasurePredict(model, name, testSet, batch, settings.DataDirectory, settings.Timing, minimumCalls: 1);
     }
 
     /// <summary>Every prunable layer's gradient summaries, normalised seed score, and whether the seed criterion's model lost the neuron.</summary>

@@ -122,18 +122,7 @@ internal static unsafe class GemmS4U8
                     bool whole = rows == RowBlock && cols == PanelWidth;
                     int* destination = whole ? pc + (long)i0 * ldc + j0 : pt;
                     int ld = whole ? ldc : PanelWidth;
-                    switch (variant)
-                    {
-                        case KernelVariant.AvxVnni:
-                            MicroKernelVnni4x16(groups, a, b, destination, ld);
-                            break;
-                        case KernelVariant.Avx2Fma:
-                            MicroKernel4x16(groups, a, b, destination, ld);
-                            break;
-                        default:
-                            PortableTile(groups, a, b, destination, ld);
-                            break;
-                    }
+                    Tile(groups, a, b, destination, ld, variant);
                     if (!whole)
                     {
                         for (int r = 0; r < rows; r++)
